@@ -1,0 +1,1 @@
+"""HTTP only: the NGSI-LD API routers, content negotiation and the one error map."""

@@ -1,0 +1,59 @@
+"""The ``dosi`` command: ``serve`` runs the hub, ``demo`` runs it with a sample city."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from dosi import __version__
+
+
+def _serve(args: argparse.Namespace, sample: bool) -> int:
+    import uvicorn
+
+    from dosi.api.app import create_app
+    from dosi.settings import Settings
+
+    overrides = {"host": args.host, "port": args.port, "store_url": args.store}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    if sample:
+        settings.load_sample = True
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    print(f"dosi {__version__}: NGSI-LD API at http://{settings.host}:{settings.port}/ngsi-ld/v1 "
+          f"(docs at /docs), store {settings.store_url.split('@')[-1]}", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dosi", description="dosi (도시): the smart-city data hub")
+    parser.add_argument("--version", action="version", version=f"dosi {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (
+        ("serve", "run the NGSI-LD hub"),
+        ("demo", "run the hub on SQLite with a sample city loaded"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--host", default=None, help="address to listen on (127.0.0.1)")
+        p.add_argument("--port", type=int, default=None, help="port (1026)")
+        p.add_argument("--store", default=None,
+                       help="sqlite:///path.db (default sqlite:///dosi.db) or postgresql://...")
+    args = parser.parse_args(argv)
+    if args.command in ("serve", "demo"):
+        try:
+            return _serve(args, sample=args.command == "demo")
+        except ValueError as exc:
+            print(f"dosi: {exc}", file=sys.stderr)
+            return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Domain errors. Each carries its NGSI-LD problem type; ``api/problem.py`` maps them to HTTP.
+
+No HTTP import here: services and stores raise these, the API layer translates them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_BASE = "https://uri.etsi.org/ngsi-ld/errors/"
+
+
+class DosiError(Exception):
+    """Base of every error a client may see."""
+
+    problem_type: str = _BASE + "InternalError"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class InvalidRequestError(DosiError):
+    """The request is syntactically wrong (bad JSON, bad query syntax, bad parameters)."""
+
+    problem_type = _BASE + "InvalidRequest"
+    title = "Invalid request"
+
+
+class BadRequestDataError(DosiError):
+    """The request is well-formed but its content is not valid NGSI-LD."""
+
+    problem_type = _BASE + "BadRequestData"
+    title = "Bad request data"
+
+
+class AlreadyExistsError(DosiError):
+    problem_type = _BASE + "AlreadyExists"
+    title = "Already exists"
+
+
+class ResourceNotFoundError(DosiError):
+    problem_type = _BASE + "ResourceNotFound"
+    title = "Resource not found"
+
+
+class OperationNotSupportedError(DosiError):
+    problem_type = _BASE + "OperationNotSupported"
+    title = "Operation not supported"
+
+
+class TooManyResultsError(DosiError):
+    problem_type = _BASE + "TooManyResults"
+    title = "Too many results"
+
+
+class LdContextNotAvailableError(DosiError):
+    problem_type = _BASE + "LdContextNotAvailable"
+    title = "JSON-LD context not available"
+
+
+class NotAcceptableError(DosiError):
+    """No representation the client accepts (406)."""
+
+    problem_type = _BASE + "NotAcceptable"
+    title = "Not acceptable"
+
+
+class UnsupportedMediaTypeError(DosiError):
+    """The request body's media type is not supported (415)."""
+
+    problem_type = _BASE + "UnsupportedMediaType"
+    title = "Unsupported media type"
+
+
+class PayloadTooLargeError(DosiError):
+    """The request body exceeds the configured limit (413)."""
+
+    problem_type = _BASE + "PayloadTooLarge"
+    title = "Payload too large"
+
+
+class ConflictError(DosiError):
+    """The operation conflicts with the current state (e.g. deleting a context in use)."""
+
+    problem_type = _BASE + "Conflict"
+    title = "Conflict"
+
+
+class InternalError(DosiError):
+    pass

@@ -1,0 +1,1 @@
+"""The NGSI-LD standard itself: pure, I/O free."""

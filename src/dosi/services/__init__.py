@@ -1,0 +1,1 @@
+"""Use-cases: take a store, return domain objects; no HTTP, no SQL."""
