@@ -12,8 +12,14 @@ from typing import Any, Union
 # --- entity type expressions: ``A,B`` / ``A|B`` (or), ``A;B`` (and), parentheses ---
 
 
+ANY_TYPE = "*"
+"""``type=*``: every entity type (``TypeName(ANY_TYPE)``; clause 6.4.3.2 allows ``*``)."""
+
+
 @dataclass(frozen=True)
 class TypeName:
+    """One expanded type IRI, or ``ANY_TYPE`` (``*``) which every entity matches."""
+
     iri: str
 
 
@@ -55,11 +61,15 @@ class Range:
 
 @dataclass(frozen=True)
 class Comparison:
-    """``path op value``; ``op`` is None for the bare existence test ``q=attr``.
+    """``path op value``; ``op`` is None for the bare existence test ``q=attr``
+    and ``"!"`` for the non-existence test ``q=!attr``.
 
     ``value`` is a JSON scalar (str for quoted strings and for datetimes/URIs,
     int/float, bool), a ``Range``, or a tuple of scalars (value list ``a,b,c``).
-    For ``~=`` and ``!~=`` it is the regular expression string.
+    For ``~=`` and ``!~=`` it is the regular expression string. With the
+    ``expandValues`` parameter, string values are already expanded IRIs.
+    A path whose ``attr`` is the core ``createdAt``/``modifiedAt`` IRI (no ``sub``)
+    targets the entity's own system timestamps.
     """
 
     path: AttrPath
