@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 BASE = "/ngsi-ld/v1"
+DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
 LD = {"Content-Type": "application/ld+json"}
 CTX = {
     "@context": [
@@ -137,16 +138,19 @@ async def test_append_update_partial_replace_delete_attrs(client):
     r = await client.post(f"{url}/attrs", params={"options": "noOverwrite"},
                           json={"fuel": {"type": "Property", "value": 0.9}})
     assert r.status_code == 207
-    assert r.json()["notUpdated"][0]["attributeName"] == "fuel"
+    # update results name attributes by their expanded IRIs, as the ETSI suite expects
+    assert r.json()["notUpdated"][0]["attributeName"] == DEFAULT + "fuel"
     assert (await client.get(url)).json()["fuel"]["value"] == 0.5
-    r = await client.patch(f"{url}/attrs", json={"speed": {"type": "Property", "value": 70},
-                                                 "ghost": {"type": "Property", "value": 1}})
-    assert r.status_code == 207
-    assert r.json()["updated"] == ["speed"]
+    r = await client.patch(f"{url}/attrs", json={"speed": {"type": "Property", "value": 70,
+                                                           "unitCode": "MPH"},
+                                                 "extra": {"type": "Property", "value": 1}})
+    assert r.status_code == 204
+    got = (await client.get(url)).json()
+    assert got["speed"]["value"] == 70 and got["extra"]["value"] == 1
     r = await client.patch(f"{url}/attrs/speed", json={"value": 80})
     assert r.status_code == 204
     got = (await client.get(url)).json()
-    assert got["speed"]["value"] == 80 and got["speed"]["unitCode"] == "KMH"
+    assert got["speed"]["value"] == 80 and got["speed"]["unitCode"] == "MPH"
     r = await client.put(f"{url}/attrs/speed", json={"type": "Property", "value": 5})
     assert r.status_code == 204
     assert "unitCode" not in (await client.get(url)).json()["speed"]

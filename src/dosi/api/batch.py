@@ -120,4 +120,4 @@ async def post_query(request: Request) -> Response:
     )
     opts = render_options(render_params, ctx.active)
     result = await h.entities.query(tenant, query)
-    return render_result(result, ctx, opts, media)
+    return await render_result(request, tenant, result, ctx, opts, media)

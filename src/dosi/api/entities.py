@@ -20,6 +20,7 @@ from dosi.ngsild.render import (
     render_entity,
     render_feature,
     render_feature_collection,
+    render_flat,
 )
 from dosi.storage.base import Entity, QueryResult
 
@@ -30,8 +31,13 @@ def _no_content() -> Response:
     return Response(status_code=204)
 
 
-def render_result(
-    result: QueryResult, ctx: RequestContext, opts: RenderOptions, media: str
+async def render_result(
+    request: Request,
+    tenant: str,
+    result: QueryResult,
+    ctx: RequestContext,
+    opts: RenderOptions,
+    media: str,
 ) -> Response:
     headers = {}
     if result.count is not None:
@@ -39,13 +45,33 @@ def render_result(
     if media == GEOJSON:
         body = render_feature_collection(result.entities, ctx.active, opts)
         return json_response(body, GEOJSON, ctx, headers=headers)
+    if opts.join is not None:
+        linked = await hub(request).entities.linked(tenant, result.entities, opts.join_level)
+        if opts.join == "flat":
+            flat = render_flat(result.entities, ctx.active, opts, linked)
+            return json_response(flat, media, ctx, headers=headers)
+        out = [render_entity(e, ctx.active, opts, linked) for e in result.entities]
+        return json_response(out, media, ctx, headers=headers)
     body = [render_entity(e, ctx.active, opts) for e in result.entities]
     return json_response(body, media, ctx, headers=headers)
 
 
-def render_one(entity: Entity, ctx: RequestContext, opts: RenderOptions, media: str) -> Response:
+async def render_one(
+    request: Request,
+    tenant: str,
+    entity: Entity,
+    ctx: RequestContext,
+    opts: RenderOptions,
+    media: str,
+) -> Response:
     if media == GEOJSON:
         return json_response(render_feature(entity, ctx.active, opts), GEOJSON, ctx)
+    if opts.join is not None:
+        linked = await hub(request).entities.linked(tenant, [entity], opts.join_level)
+        if opts.join == "flat":
+            flat = render_flat([entity], ctx.active, opts, linked)
+            return json_response(flat if len(flat) > 1 else flat[0], media, ctx)
+        return json_response(render_entity(entity, ctx.active, opts, linked), media, ctx)
     return json_response(render_entity(entity, ctx.active, opts), media, ctx)
 
 
@@ -81,7 +107,7 @@ async def query_entities(request: Request) -> Response:
     opts = render_options(params, ctx.active)
     query = entity_query(params, ctx.active, h.settings.default_limit, h.settings.max_limit)
     result = await h.entities.query(tenant, query)
-    return render_result(result, ctx, opts, media)
+    return await render_result(request, tenant, result, ctx, opts, media)
 
 
 @router.delete("/entities", summary="Purge entities matching a query")
@@ -121,7 +147,7 @@ async def retrieve_entity(request: Request, entity_id: str) -> Response:
         entity, ctx.active, opts
     ):
         raise ResourceNotFoundError(f"nothing of entity {entity_id} is left to show")
-    return render_one(entity, ctx, opts, media)
+    return await render_one(request, tenant, entity, ctx, opts, media)
 
 
 @router.delete("/entities/{entity_id}", status_code=204, summary="Delete an entity")

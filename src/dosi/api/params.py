@@ -8,10 +8,13 @@ from typing import Any
 from dosi.errors import BadRequestDataError, InvalidRequestError, TooManyResultsError
 from dosi.ngsild.context import NGSILD, ActiveContext
 from dosi.ngsild.query.ast import EntityQuery
+from dosi.ngsild.query.evaluate import compile_id_pattern
 from dosi.ngsild.query.geo import geo_query_from_json, parse_geo_query
 from dosi.ngsild.query.q import parse_q
 from dosi.ngsild.query.scopeq import parse_scope_q
 from dosi.ngsild.query.types import parse_type_expr
+from dosi.ngsild.ordering import parse_order_by
+from dosi.ngsild.projection import Projection, expand_projection, overlap, parse_projection
 from dosi.ngsild.render import RenderOptions
 from dosi.ngsild.values import require_uri
 
@@ -73,33 +76,42 @@ def render_options(params: Mapping[str, str], ctx: ActiveContext) -> RenderOptio
         fmt = "keyValues"
     if "keyValues" in opts and "concise" in opts:
         raise BadRequestDataError("options keyValues and concise are mutually exclusive")
-    pick = _names(params.get("pick"), ctx)
-    omit = _names(params.get("omit"), ctx)
-    if pick is not None and omit is not None:
-        raise BadRequestDataError("pick and omit cannot be used together")
+    pick = _projection(params.get("pick"), "pick")
+    omit = _projection(params.get("omit"), "omit")
     attrs = params.get("attrs")
+    if pick is not None and omit is not None:
+        both = overlap(pick, omit)
+        if both:
+            raise BadRequestDataError(f"{', '.join(both)} cannot be both picked and omitted")
+    if attrs is not None and (pick is not None or omit is not None):
+        raise BadRequestDataError("attrs cannot be combined with pick or omit")
+    join = params.get("join")
+    if join is not None and join not in ("inline", "flat", "@none"):
+        raise BadRequestDataError(f"join must be inline, flat or @none, not {join!r}")
+    join_level = int_param(params, "joinLevel", 1)
+    dataset_ids = split_list(params.get("datasetId")) or None
+    if join_level < 1:
+        raise BadRequestDataError("joinLevel must be a positive integer")
     gp = params.get("geometryProperty")
     lang = params.get("lang")
     return RenderOptions(
         format=fmt,
         sys_attrs="sysAttrs" in opts,
         lang=lang,
-        pick=pick,
-        omit=omit,
+        pick=expand_projection(pick, ctx.expand) if pick is not None else None,
+        omit=expand_projection(omit, ctx.expand) if omit is not None else None,
         attrs=frozenset(ctx.expand(a) for a in split_list(attrs)) if attrs else None,
         geometry_property=ctx.expand(gp) if gp else NGSILD + "location",
+        join=None if join == "@none" else join,
+        join_level=join_level,
+        dataset_ids=frozenset(dataset_ids) if dataset_ids else None,
     )
 
 
-def _names(raw: str | None, ctx: ActiveContext) -> frozenset[str] | None:
+def _projection(raw: str | None, what: str) -> Projection | None:
     if raw is None:
         return None
-    names = split_list(raw)
-    if not names:
-        raise BadRequestDataError("pick/omit need at least one name")
-    out = set(names)
-    out.update(ctx.expand(n) for n in names if n not in ("id", "type", "scope"))
-    return frozenset(out)
+    return parse_projection(raw, what)
 
 
 def int_param(params: Mapping[str, str], name: str, default: int) -> int:
@@ -138,15 +150,22 @@ def entity_query(
         q.ids = tuple(require_uri(i, "id") for i in ids)
     if "idPattern" in params:
         q.id_pattern = params["idPattern"]
+        compile_id_pattern(q.id_pattern)
     if params.get("type"):
         q.types = parse_type_expr(params["type"], ctx.expand)
     elif "type" in params:
         raise BadRequestDataError("type must not be empty")
-    attrs = split_list(params.get("attrs")) + split_list(params.get("pick"))
     if params.get("attrs"):
-        q.attrs = tuple(ctx.expand(a) for a in split_list(params.get("attrs")))
+        names = split_list(params.get("attrs"))
+        core = [a for a in names if a in ("id", "type", "scope", "@id", "@type")]
+        if core:
+            raise BadRequestDataError(f"attrs names attributes, not {', '.join(core)}")
+        q.attrs = tuple(ctx.expand(a) for a in names)
+    elif "attrs" in params:
+        raise BadRequestDataError("attrs must not be empty")
     if params.get("q"):
-        q.q = parse_q(params["q"], ctx.expand)
+        expand_values = [ctx.expand(a) for a in split_list(params.get("expandValues"))]
+        q.q = parse_q(params["q"], ctx.expand, expand_values)
     if params.get("scopeQ"):
         q.scope_q = parse_scope_q(params["scopeQ"])
     if any(k in params for k in ("georel", "geometry", "coordinates")):
@@ -154,8 +173,13 @@ def entity_query(
             params.get("georel"), params.get("geometry"), params.get("coordinates"),
             params.get("geoproperty"), ctx.expand,
         )
-    del attrs
     q.limit, q.offset, q.count = paging(params, default_limit, max_limit)
+    if params.get("orderBy"):
+        q.extra["order_by"] = parse_order_by(params["orderBy"], ctx.expand)
+    if params.get("local", "").lower() == "true":
+        require_filter = False
+    if "id" in params and not ids:
+        raise BadRequestDataError("id must not be empty")
     if require_filter and not (
         q.ids or q.id_pattern or q.types or q.attrs or q.q or q.geo_q or q.scope_q
     ):
@@ -187,6 +211,7 @@ def query_from_body(
                 ids.append(require_uri(sel["id"], "id"))
             if "idPattern" in sel:
                 q.id_pattern = sel["idPattern"]
+                compile_id_pattern(sel["idPattern"])
             if "type" in sel:
                 types.append(sel["type"])
         if ids:
@@ -205,7 +230,7 @@ def query_from_body(
         q.scope_q = parse_scope_q(_str(body["scopeQ"], "scopeQ"))
     if body.get("geoQ"):
         q.geo_q = geo_query_from_json(body["geoQ"], ctx.expand)
-    for key in ("lang", "pick", "omit"):
+    for key in ("lang", "pick", "omit", "join", "joinLevel", "geometryProperty"):
         if key in body:
             val = body[key]
             render_params[key] = ",".join(val) if isinstance(val, list) else str(val)

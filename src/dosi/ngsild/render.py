@@ -7,11 +7,12 @@ compacted with the caller's active @context.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dosi.ngsild.context import NGSILD, ActiveContext
 from dosi.ngsild.entity import Entity, Instance, content_key
+from dosi.ngsild.projection import Projection
 
 LOCATION = NGSILD + "location"
 
@@ -23,13 +24,24 @@ class RenderOptions:
     format: str = "normalized"
     sys_attrs: bool = False
     lang: str | None = None
-    pick: frozenset[str] | None = None  # compacted or expanded names; id/type allowed
-    omit: frozenset[str] | None = None
+    pick: Projection | None = None  # names as given and expanded; id/type allowed
+    omit: Projection | None = None
     attrs: frozenset[str] | None = None  # expanded IRIs (attrs=)
     geometry_property: str = LOCATION  # expanded IRI
+    join: str | None = None  # "inline" or "flat": linked entity retrieval
+    join_level: int = 1
+    dataset_ids: frozenset[str] | None = None  # only these instances ("@none": default)
 
 
-def render_entity(entity: Entity, ctx: ActiveContext, opts: RenderOptions) -> dict[str, Any]:
+def render_entity(
+    entity: Entity,
+    ctx: ActiveContext,
+    opts: RenderOptions,
+    linked: dict[str, Entity] | None = None,
+    level: int = 0,
+) -> dict[str, Any]:
+    """One entity; with ``opts.join == "inline"`` and ``linked`` given, Relationships
+    carry the entities they point to (up to ``opts.join_level`` levels)."""
     out: dict[str, Any] = {}
     keep = _member_filter(opts)
     if keep("id"):
@@ -50,9 +62,43 @@ def render_entity(entity: Entity, ctx: ActiveContext, opts: RenderOptions) -> di
             continue
         if not keep(name, iri):
             continue
+        if opts.dataset_ids is not None:
+            instances = [i for i in instances if i.get("datasetId", "@none") in opts.dataset_ids]
+            if not instances:
+                continue
         rendered = [render_instance(i, ctx, opts) for i in instances]
+        if opts.join == "inline" and linked is not None and level < opts.join_level:
+            sub_opts = _sub_options(opts, name, iri)
+            for k, inst in enumerate(instances):
+                target = _link_target(inst)
+                if target is None or target not in linked:
+                    continue
+                child = render_entity(linked[target], ctx, sub_opts, linked, level + 1)
+                if opts.format == "keyValues":
+                    rendered[k] = child
+                elif isinstance(rendered[k], dict):
+                    rendered[k]["entity"] = child
         out[name] = rendered[0] if len(rendered) == 1 else rendered
     return out
+
+
+def _link_target(inst: Instance) -> str | None:
+    if inst.get("type") == "Relationship" and isinstance(inst.get("object"), str):
+        return inst["object"]
+    return None
+
+
+def _sub(proj: Projection | None, name: str, iri: str) -> Projection | None:
+    if proj is None:
+        return None
+    if name in proj:
+        return proj[name]
+    return proj.get(iri)
+
+
+def _sub_options(opts: RenderOptions, name: str, iri: str) -> RenderOptions:
+    return replace(opts, pick=_sub(opts.pick, name, iri), omit=_sub(opts.omit, name, iri),
+                   attrs=None)
 
 
 def _member_filter(opts: RenderOptions):
@@ -61,11 +107,41 @@ def _member_filter(opts: RenderOptions):
     def keep(name: str, iri: str | None = None) -> bool:
         if pick is not None and name not in pick and (iri is None or iri not in pick):
             return False
-        if omit is not None and (name in omit or (iri is not None and iri in omit)):
-            return False
+        if omit is not None:
+            hit = name if name in omit else iri if iri is not None and iri in omit else None
+            if hit is not None and omit[hit] is None:
+                return False
         return True
 
     return keep
+
+
+def render_flat(
+    entities: list[Entity], ctx: ActiveContext, opts: RenderOptions, linked: dict[str, Entity]
+) -> list[dict[str, Any]]:
+    """``join=flat``: the entities, then every linked entity once, each projected by the
+    sub-projection of the Relationship that reached it."""
+    out = [render_entity(e, ctx, opts) for e in entities]
+    seen = {e["id"] for e in entities}
+    frontier = [(e, opts) for e in entities]
+    for _ in range(opts.join_level):
+        nxt = []
+        for entity, eopts in frontier:
+            keep = _member_filter(eopts)
+            for iri, instances in entity.get("attrs", {}).items():
+                name = ctx.compact(iri)
+                if not keep(name, iri):
+                    continue
+                for inst in instances:
+                    target = _link_target(inst)
+                    if target is None or target in seen or target not in linked:
+                        continue
+                    seen.add(target)
+                    sub_opts = _sub_options(eopts, name, iri)
+                    out.append(render_entity(linked[target], ctx, sub_opts))
+                    nxt.append((linked[target], sub_opts))
+        frontier = nxt
+    return out
 
 
 def render_instance(inst: Instance, ctx: ActiveContext, opts: RenderOptions) -> Any:

@@ -7,6 +7,7 @@ No HTTP here: the API layer parses requests and renders the results.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from dosi.errors import BadRequestDataError, DosiError, ResourceNotFoundError
@@ -14,6 +15,7 @@ from dosi.ngsild import operations as ops
 from dosi.ngsild.context import ActiveContext
 from dosi.ngsild.entity import Entity, expand_attr_name, parse_attribute, parse_entity
 from dosi.ngsild.operations import UpdateReport
+from dosi.ngsild.ordering import sort_entities
 from dosi.ngsild.query.ast import EntityQuery
 from dosi.ngsild.values import now_iso, require_uri
 from dosi.storage.base import OpResult, QueryResult, Store, WriteFn, WriteOp
@@ -54,7 +56,42 @@ class EntityService:
 
     async def query(self, tenant: str, query: EntityQuery) -> QueryResult:
         """GET /entities and POST /entityOperations/query."""
-        return await self.store.query(tenant, query)
+        order = query.extra.get("order_by")
+        if not order:
+            return await self.store.query(tenant, query)
+        whole = replace(query, limit=1 << 62, offset=0)
+        result = await self.store.query(tenant, whole)
+        ordered = sort_entities(result.entities, order)
+        page = ordered[query.offset: query.offset + query.limit]
+        return QueryResult(page, len(ordered) if query.count else None)
+
+    async def linked(
+        self, tenant: str, entities: Sequence[Entity], levels: int
+    ) -> dict[str, Entity]:
+        """Entities that the Relationships of ``entities`` point to, ``levels`` deep
+        (linked entity retrieval, ``join=inline|flat``)."""
+        found: dict[str, Entity] = {}
+        frontier = list(entities)
+        seen = {e["id"] for e in entities}
+        for _ in range(max(0, min(levels, 8))):
+            targets: list[str] = []
+            for e in frontier:
+                for instances in e.get("attrs", {}).values():
+                    for inst in instances:
+                        obj = inst.get("object") if inst.get("type") == "Relationship" else None
+                        for t in obj if isinstance(obj, list) else [obj] if obj else []:
+                            if t not in seen:
+                                seen.add(t)
+                                targets.append(t)
+            if not targets:
+                break
+            result = await self.store.query(
+                tenant, EntityQuery(ids=tuple(targets), limit=len(targets))
+            )
+            for e in result.entities:
+                found[e["id"]] = e
+            frontier = result.entities
+        return found
 
     async def delete(self, tenant: str, entity_id: str) -> None:
         """DELETE /entities/{entityId}."""
