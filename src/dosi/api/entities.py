@@ -53,6 +53,8 @@ async def render_result(
         out = [render_entity(e, ctx.active, opts, linked) for e in result.entities]
         return json_response(out, media, ctx, headers=headers)
     body = [render_entity(e, ctx.active, opts) for e in result.entities]
+    if opts.pick is not None or opts.omit is not None:
+        body = [b for b in body if b]
     return json_response(body, media, ctx, headers=headers)
 
 
@@ -121,8 +123,12 @@ async def purge_entities(request: Request) -> Response:
     keep, drop = split_list(params.get("keep")), split_list(params.get("drop"))
     if keep and drop:
         raise BadRequestDataError("keep and drop cannot be used together")
-    query = entity_query({**params, "limit": "1"}, ctx.active, 1, 1, require_filter=not local)
+    query = entity_query({**params, "limit": "1"}, ctx.active, 1, 1, require_filter=False)
     query.limit = 1 << 62
+    if not local and not (query.ids or query.id_pattern or query.types or query.q
+                          or query.scope_q or query.geo_q):
+        raise BadRequestDataError("purging needs id, idPattern, type, q, scopeQ, a geo-query "
+                                  "or local=true")
     await h.entities.purge(
         tenant, query,
         keep=[ctx.active.expand(a) for a in keep] or None,

@@ -180,11 +180,9 @@ def entity_query(
         require_filter = False
     if "id" in params and not ids:
         raise BadRequestDataError("id must not be empty")
-    if require_filter and not (
-        q.ids or q.id_pattern or q.types or q.attrs or q.q or q.geo_q or q.scope_q
-    ):
+    if require_filter and not (q.types or q.attrs or q.q or q.geo_q or q.scope_q):
         raise BadRequestDataError(
-            "a query needs at least one of id, idPattern, type, attrs, q, geoQ or scopeQ"
+            "a query needs at least one of type, attrs, q, geoQ, scopeQ or local=true"
         )
     return q
 

@@ -50,6 +50,7 @@ ENTITY_MEMBERS = frozenset({"id", "@id", "type", "@type", "scope", "@context", "
 GEO_ATTRS = frozenset(
     {NGSILD + "location", NGSILD + "observationSpace", NGSILD + "operationSpace"}
 )
+CONTENT_KEYS = ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList")
 _CONTENT_KEY = {
     "Property": "value",
     "GeoProperty": "value",
@@ -257,7 +258,8 @@ def _parse_content(kind: str, content: Any, ctx: ActiveContext, iri: str) -> Any
             return [require_uri(_obj(x), "relationship object") for x in content]
         return require_uri(_obj(content), "relationship object")
     if kind == "GeoProperty":
-        _geometry_validator()(content)
+        if content != NULL_URI:
+            _geometry_validator()(content)
         return content
     if kind == "LanguageProperty":
         if not isinstance(content, dict) or not content:
@@ -297,7 +299,7 @@ def _finish(inst: Instance, iri: str, now: str) -> Instance:
         value = inst.get("value")
         if isinstance(value, dict) and value.get("type") in GEO_TYPES:
             inst["type"] = "GeoProperty"
-    if inst["type"] == "GeoProperty":
+    if inst["type"] == "GeoProperty" and inst["value"] != NULL_URI:
         _geometry_validator()(inst["value"])
     inst["createdAt"] = now
     inst["modifiedAt"] = now

@@ -236,7 +236,7 @@ def partial_attr_update(
     i = _find(existing, patch.get("datasetId"))
     if i < 0:
         raise ResourceNotFoundError(f"attribute {iri} has no instance with this datasetId")
-    if patch.get("type") and patch["type"] != existing[i].get("type") and not is_null_instance(
+    if "type" in patch and patch["type"] != existing[i].get("type") and not is_null_instance(
         patch
     ):
         raise BadRequestDataError(
@@ -292,6 +292,15 @@ def delete_attr(
         existing.pop(i)
         if not existing:
             del cur["attrs"][iri]
+    return _touch(cur, now)
+
+
+def delete_scope(current: Entity | None, entity_id: str, now: str) -> Entity:
+    """DELETE /entities/{id}/attrs/scope."""
+    cur = require(current, entity_id)
+    if "scope" not in cur:
+        raise ResourceNotFoundError(f"entity {entity_id} has no scope")
+    del cur["scope"]
     return _touch(cur, now)
 
 

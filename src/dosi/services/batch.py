@@ -101,19 +101,29 @@ class BatchService:
     async def update(
         self, tenant: str, payload: Any, ctx_of: Any, no_overwrite: bool
     ) -> BatchResult:
-        """POST /entityOperations/update (append attributes to existing entities)."""
+        """POST /entityOperations/update (append attributes to existing entities).
+        With noOverwrite, an entity some of whose attributes were kept is reported
+        among the errors, with the names of those attributes."""
         now = now_iso()
         result = BatchResult()
         entities = self._parse_all(payload, ctx_of, now, result, require_type=False)
-        items = [
-            (
-                e["id"],
-                lambda cur, e=e: ops.append_attrs(cur, e, e["id"], now,
-                                                  no_overwrite=no_overwrite),
-            )
-            for e in entities
-        ]
-        return await self._run(tenant, items, result)
+        reports: dict[str, ops.UpdateReport] = {}
+
+        def fn(cur: Entity | None, e: Entity) -> Entity:
+            report = reports[e["id"]] = ops.UpdateReport()
+            return ops.append_attrs(cur, e, e["id"], now, no_overwrite=no_overwrite,
+                                    report=report)
+
+        items = [(e["id"], lambda cur, e=e: fn(cur, e)) for e in entities]
+        await self._run(tenant, items, result)
+        for eid, report in reports.items():
+            if report.not_updated and eid in result.success:
+                result.success.remove(eid)
+                names = ", ".join(n for n, _ in report.not_updated)
+                result.errors.append(
+                    (eid, BadRequestDataError(f"attributes not overwritten: {names}"))
+                )
+        return result
 
     async def merge(self, tenant: str, payload: Any, ctx_of: Any) -> BatchResult:
         """POST /entityOperations/merge."""

@@ -10,10 +10,21 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from dosi.errors import BadRequestDataError, DosiError, ResourceNotFoundError
+from dosi.errors import (
+    BadRequestDataError,
+    DosiError,
+    InvalidRequestError,
+    ResourceNotFoundError,
+)
 from dosi.ngsild import operations as ops
 from dosi.ngsild.context import ActiveContext
-from dosi.ngsild.entity import Entity, expand_attr_name, parse_attribute, parse_entity
+from dosi.ngsild.entity import (
+    CONTENT_KEYS,
+    Entity,
+    expand_attr_name,
+    parse_attribute,
+    parse_entity,
+)
 from dosi.ngsild.operations import UpdateReport
 from dosi.ngsild.ordering import sort_entities
 from dosi.ngsild.query.ast import EntityQuery
@@ -40,6 +51,8 @@ class EntityService:
 
     async def create(self, tenant: str, payload: Any, ctx: ActiveContext) -> Entity:
         """POST /entities."""
+        if not isinstance(payload, dict):
+            raise InvalidRequestError("an entity must be a JSON object")
         entity = parse_entity(payload, ctx, now_iso())
         ops.check_no_nulls(entity)
         result = await self._one(tenant, entity["id"], lambda cur: ops.create(cur, entity))
@@ -168,11 +181,19 @@ class EntityService:
         require_uri(entity_id, "entity id")
         iri = expand_attr_name(attr, ctx)
         now = now_iso()
-        if not isinstance(payload, dict):
-            raise BadRequestDataError("the attribute fragment must be a JSON object")
-        insts = parse_attribute(payload, ctx, now, iri=iri, allow_null=True)
+        if not isinstance(payload, dict) or not any(k != "@context" for k in payload):
+            raise BadRequestDataError("the attribute fragment must be a non-empty JSON object")
+        raw = {k: v for k, v in payload.items() if k != "@context"}
+        placeholder = "type" not in raw and not any(k in raw for k in CONTENT_KEYS)
+        if placeholder:  # only metadata or sub-attributes change: kind stays as stored
+            raw.update(type="Property", value=0)
+        insts = parse_attribute(raw, ctx, now, iri=iri, allow_null=True)
         if len(insts) != 1:
             raise BadRequestDataError("a partial update takes one attribute instance")
+        if placeholder:
+            del insts[0]["type"], insts[0]["value"]
+        elif "type" not in raw:
+            del insts[0]["type"]
         await self._one(
             tenant, entity_id,
             lambda cur: ops.partial_attr_update(cur, entity_id, iri, insts[0], now),
@@ -201,6 +222,9 @@ class EntityService:
     ) -> None:
         """DELETE /entities/{entityId}/attrs/{attrId}."""
         require_uri(entity_id, "entity id")
+        if attr == "scope":
+            await self._one(tenant, entity_id, lambda cur: ops.delete_scope(cur, entity_id, now_iso()))
+            return
         iri = expand_attr_name(attr, ctx)
         if dataset_id is not None:
             require_uri(dataset_id, "datasetId")

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.validation import make_valid  # noqa: I001
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.validation import explain_validity
+
 
 from dosi.errors import BadRequestDataError
 from dosi.ngsild.query.ast import GeoQuery
@@ -85,13 +86,12 @@ def distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
 
 
 def check_query_geometry(geometry: dict[str, Any]) -> None:
-    """Reject query geometries GEOS cannot use reliably (e.g. self-intersecting polygons)."""
+    """Reject query geometries GEOS cannot build. Self-intersecting polygons are accepted
+    (clients send them, and the ETSI suite does): predicates use their valid repair."""
     try:
-        geom = shape(geometry)
+        shape(geometry)
     except Exception as exc:  # noqa: BLE001 - shapely raises several types on bad input
         raise BadRequestDataError(f"invalid query geometry: {exc}") from None
-    if not geom.is_valid:
-        raise BadRequestDataError(f"invalid query geometry: {explain_validity(geom)}")
 
 
 def _lat_gap_m(g: BaseGeometry, ref: BaseGeometry) -> float:
@@ -133,7 +133,8 @@ def _point_fast_path(query: GeoQuery, ref: BaseGeometry) -> Callable[[float, flo
 
 def compile_geo(query: GeoQuery) -> Callable[[Any], bool]:
     """A predicate over one GeoJSON geometry dict of an entity, for this geo-query."""
-    ref = shape(query.geometry)
+    raw_ref = shape(query.geometry)
+    ref = raw_ref if raw_ref.is_valid else make_valid(raw_ref)
     shapely.prepare(ref)
     rel = query.georel
     test: Callable[[BaseGeometry], bool]
@@ -168,6 +169,9 @@ def compile_geo(query: GeoQuery) -> Callable[[Any], bool]:
     elif rel == "equals":
 
         def test(g: BaseGeometry) -> bool:
+            if not g.is_valid or not raw_ref.is_valid:
+                return bool(shapely.equals_exact(shapely.normalize(raw_ref),
+                                                 shapely.normalize(g), 1e-9))
             return bool(shapely.equals(ref, g))
     else:
         raise BadRequestDataError(f"unknown georel {rel!r}")
