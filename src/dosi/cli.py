@@ -11,12 +11,18 @@ from dosi import __version__
 
 def _serve(args: argparse.Namespace, sample: bool) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
     from dosi.api.app import create_app
     from dosi.settings import Settings
 
     overrides = {"host": args.host, "port": args.port, "store_url": args.store}
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for err in exc.errors():
+            print(f"dosi: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
     if sample:
         settings.load_sample = True
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")

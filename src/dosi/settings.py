@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,3 +26,12 @@ class Settings(BaseSettings):
     load_sample: bool = False
     workers: int = 1
     log_level: str = "info"
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_store(cls, url: str) -> str:
+        if not url.startswith(("sqlite:", "postgresql:", "postgres:")):
+            raise ValueError(
+                f"unsupported store URL {url!r}: use sqlite:///path.db or postgresql://..."
+            )
+        return url

@@ -199,7 +199,7 @@ async def update_attrs(request: Request, entity_id: str) -> Response:
 @router.patch("/entities/{entity_id}/attrs/{attr_id}", status_code=204,
               summary="Partial attribute update")
 async def partial_attr_update(request: Request, entity_id: str, attr_id: str) -> Response:
-    body, ctx = await body_and_context(request)
+    body, ctx = await body_and_context(request, allow_merge_patch=True)
     await hub(request).entities.partial_attr_update(
         await read_tenant(request), entity_id, attr_id, body, ctx.active
     )

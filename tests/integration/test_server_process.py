@@ -1,0 +1,76 @@
+"""The real server: ``dosi serve`` and ``dosi demo`` as a user runs them."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def serve(tmp_path):
+    procs: list[subprocess.Popen] = []
+
+    def start(command: str, port: int, *extra: str) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dosi.cli", command, "--port", str(port), *extra],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    return base
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        proc.kill()
+        raise AssertionError(proc.stdout.read().decode() if proc.stdout else "no output")
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(10)
+
+
+def test_serve_keeps_entities_across_restarts(serve, tmp_path):
+    store = f"sqlite:///{tmp_path}/city.db"
+    port = free_port()
+    base = serve("serve", port, "--store", store)
+    body = {"id": "urn:ngsi-ld:ParkingSpot:1", "type": "ParkingSpot",
+            "status": {"type": "Property", "value": "free"}}
+    assert httpx.post(f"{base}/ngsi-ld/v1/entities", json=body).status_code == 201
+    subprocess.run(["pkill", "-f", f"--port {port}"], check=False)
+    time.sleep(1)
+    base = serve("serve", free_port(), "--store", store)
+    got = httpx.get(f"{base}/ngsi-ld/v1/entities/urn:ngsi-ld:ParkingSpot:1").json()
+    assert got["status"]["value"] == "free"
+
+
+def test_demo_serves_the_sample_city(serve):
+    base = serve("demo", free_port())
+    link = ('<https://smart-data-models.github.io/dataModel.Parking/context.jsonld>; '
+            'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"')
+    r = httpx.get(f"{base}/ngsi-ld/v1/entities", params={"type": "OffStreetParking"},
+                  headers={"Link": link})
+    assert r.status_code == 200
+    assert [e["type"] for e in r.json()] == ["OffStreetParking"]
+    types = httpx.get(f"{base}/ngsi-ld/v1/types").json()["typeList"]
+    assert len(types) > 20
+
+
+def test_bad_store_url_is_a_readable_cli_error():
+    r = subprocess.run([sys.executable, "-m", "dosi.cli", "serve", "--store", "mysql://x"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "unsupported store URL" in r.stderr and "Traceback" not in r.stderr
