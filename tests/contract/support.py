@@ -37,8 +37,14 @@ def geo(geometry: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"type": "GeoProperty", "value": geometry}]
 
 
-def entity(eid: str, types: str | list[str] = SENSOR, i: int = 0, *,
-           scope: list[str] | None = None, **attrs: list[dict[str, Any]]) -> Entity:
+def entity(
+    eid: str,
+    types: str | list[str] = SENSOR,
+    i: int = 0,
+    *,
+    scope: list[str] | None = None,
+    **attrs: list[dict[str, Any]],
+) -> Entity:
     """``attrs`` keys are short names under EX, or ``location``."""
     e: Entity = {
         "id": eid if ":" in eid else f"urn:ngsi-ld:Thing:{eid}",
@@ -61,6 +67,7 @@ def create(e: Entity) -> WriteFn:
         if cur is not None:
             raise AlreadyExistsError(f"{e['id']} exists")
         return e
+
     return fn
 
 
@@ -73,13 +80,13 @@ def update(**attrs: list[dict[str, Any]]) -> WriteFn:
             new["attrs"][EX + k] = v
         new["modifiedAt"] = "2026-06-01T00:00:00.000Z"
         return new
+
     return fn
 
 
 def delete(cur: Entity | None) -> None:
     if cur is None:
         raise ResourceNotFoundError("missing")
-    return None
 
 
 async def put(store: Store, *entities: Entity, tenant: str = "") -> None:
@@ -96,8 +103,10 @@ def haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def polygon(minx: float, miny: float, maxx: float, maxy: float) -> dict[str, Any]:
-    return {"type": "Polygon", "coordinates": [[[minx, miny], [maxx, miny], [maxx, maxy],
-                                                [minx, maxy], [minx, miny]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [[[minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy], [minx, miny]]],
+    }
 
 
 def rel(obj: str) -> list[dict[str, Any]]:
@@ -120,29 +129,89 @@ def city() -> list[Entity]:
     """Ten entities around Seoul City Hall, in createdAt order."""
     p = {k: point(*v) for k, v in PLACES.items()}
     out = [
-        entity("hall", SENSOR, 1, scope=["/Seoul/Jung-gu/Taepyeong-ro"],
-               temperature=prop(21.5, unitCode="CEL"), name=prop("City Hall"), on=prop(True),
-               refDevice=rel("urn:ngsi-ld:Device:1"), location=geo(p["hall"])),
-        entity("plaza", SENSOR, 2, scope=["/Seoul/Jung-gu"], temperature=prop(25),
-               name=prop("Seoul Plaza"), refDevice=rel("urn:ngsi-ld:Device:2"),
-               location=geo(p["plaza"])),
-        entity("deoksu", [SENSOR, CAMERA], 3, scope=["/Seoul/Jung-gu/Jeong-dong"],
-               temperature=prop(18), name=prop("Deoksugung"), location=geo(p["deoksu"])),
-        entity("gwanghwamun", SENSOR, 4, scope=["/Seoul/Jongno-gu"], temperature=prop(30),
-               name=prop("Gwanghwamun"), location=geo(p["gwanghwamun"])),
-        entity("namsan", SENSOR, 5, scope=["/Seoul/Yongsan-gu", "/Seoul/Jung-gu"],
-               temperature=prop(15.5), name=prop("N Seoul Tower"), location=geo(p["namsan"])),
-        entity("gangnam", SENSOR, 6, scope=["/Seoul/Gangnam-gu"], temperature=prop("hot"),
-               name=prop("Gangnam"), location=geo(p["gangnam"])),
-        entity("busan", SENSOR, 7, scope=["/Busan"], temperature=prop(27), name=prop("Busan"),
-               location=geo(p["busan"])),
-        entity("plazaArea", AREA, 8, name=prop("Plaza lawn"),
-               location=geo(polygon(126.9765, 37.5652, 126.9775, 37.5662))),
-        entity("sejongRoad", ROAD, 9, name=prop("Sejong-daero"),
-               location=geo({"type": "LineString",
-                             "coordinates": [[126.9769, 37.5700], [126.9769, 37.5760]]})),
-        entity("nowhere", SENSOR, 10, temperature=prop(20), name=prop("Nowhere"),
-               on=prop(False)),
+        entity(
+            "hall",
+            SENSOR,
+            1,
+            scope=["/Seoul/Jung-gu/Taepyeong-ro"],
+            temperature=prop(21.5, unitCode="CEL"),
+            name=prop("City Hall"),
+            on=prop(True),
+            refDevice=rel("urn:ngsi-ld:Device:1"),
+            location=geo(p["hall"]),
+        ),
+        entity(
+            "plaza",
+            SENSOR,
+            2,
+            scope=["/Seoul/Jung-gu"],
+            temperature=prop(25),
+            name=prop("Seoul Plaza"),
+            refDevice=rel("urn:ngsi-ld:Device:2"),
+            location=geo(p["plaza"]),
+        ),
+        entity(
+            "deoksu",
+            [SENSOR, CAMERA],
+            3,
+            scope=["/Seoul/Jung-gu/Jeong-dong"],
+            temperature=prop(18),
+            name=prop("Deoksugung"),
+            location=geo(p["deoksu"]),
+        ),
+        entity(
+            "gwanghwamun",
+            SENSOR,
+            4,
+            scope=["/Seoul/Jongno-gu"],
+            temperature=prop(30),
+            name=prop("Gwanghwamun"),
+            location=geo(p["gwanghwamun"]),
+        ),
+        entity(
+            "namsan",
+            SENSOR,
+            5,
+            scope=["/Seoul/Yongsan-gu", "/Seoul/Jung-gu"],
+            temperature=prop(15.5),
+            name=prop("N Seoul Tower"),
+            location=geo(p["namsan"]),
+        ),
+        entity(
+            "gangnam",
+            SENSOR,
+            6,
+            scope=["/Seoul/Gangnam-gu"],
+            temperature=prop("hot"),
+            name=prop("Gangnam"),
+            location=geo(p["gangnam"]),
+        ),
+        entity(
+            "busan",
+            SENSOR,
+            7,
+            scope=["/Busan"],
+            temperature=prop(27),
+            name=prop("Busan"),
+            location=geo(p["busan"]),
+        ),
+        entity(
+            "plazaArea",
+            AREA,
+            8,
+            name=prop("Plaza lawn"),
+            location=geo(polygon(126.9765, 37.5652, 126.9775, 37.5662)),
+        ),
+        entity(
+            "sejongRoad",
+            ROAD,
+            9,
+            name=prop("Sejong-daero"),
+            location=geo(
+                {"type": "LineString", "coordinates": [[126.9769, 37.5700], [126.9769, 37.5760]]}
+            ),
+        ),
+        entity("nowhere", SENSOR, 10, temperature=prop(20), name=prop("Nowhere"), on=prop(False)),
     ]
     # the road also observes a square around Gwanghwamun
     road = out[8]

@@ -6,8 +6,18 @@ from __future__ import annotations
 import pytest
 
 from dosi.ngsild.query.ast import (
-    ANY_TYPE, And, AttrPath, Comparison, EntityQuery, GeoQuery, Or, Range, ScopeMatch,
-    TypeAnd, TypeName, TypeOr,
+    ANY_TYPE,
+    And,
+    AttrPath,
+    Comparison,
+    EntityQuery,
+    GeoQuery,
+    Or,
+    Range,
+    ScopeMatch,
+    TypeAnd,
+    TypeName,
+    TypeOr,
 )
 from dosi.storage.sql import AttrFacts, Dialect, PgDialect, compile_query
 
@@ -28,8 +38,14 @@ EXACT_BOTH = [
     EntityQuery(q=Comparison(AttrPath(REF), "==", "urn:ngsi-ld:Device:1")),
     EntityQuery(q=Comparison(AttrPath(ON), None)),
     EntityQuery(q=Comparison(AttrPath(ON), "!")),
-    EntityQuery(q=Or((Comparison(AttrPath(TEMP), ">", 1), And((Comparison(AttrPath(ON), None),
-                                                                Comparison(AttrPath(NAME), "==", "x")))))),
+    EntityQuery(
+        q=Or(
+            (
+                Comparison(AttrPath(TEMP), ">", 1),
+                And((Comparison(AttrPath(ON), None), Comparison(AttrPath(NAME), "==", "x"))),
+            )
+        )
+    ),
     EntityQuery(scope_q=ScopeMatch("/Seoul/+/x/#")),
     EntityQuery(q=Comparison(AttrPath(NAME), "~=", "^Se(oul)?")),
 ]

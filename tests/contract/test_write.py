@@ -12,14 +12,30 @@ from dosi.ngsild.query.ast import AttrPath, Comparison, EntityQuery, TypeName
 from dosi.storage.base import UNCHANGED, Entity, Store, WriteOp
 
 from .support import (
-    EX, SENSOR, TEMP, create, delete, entity, point, prop, put, update, urn, geo,
+    EX,
+    SENSOR,
+    TEMP,
+    create,
+    delete,
+    entity,
+    geo,
+    point,
+    prop,
+    put,
+    update,
+    urn,
 )
 
 
 async def test_create_then_get_round_trips(store: Store) -> None:
-    e = entity("a", i=1, scope=["/Seoul/Jung-gu"], temperature=prop(21.5, unitCode="CEL"),
-               location=geo(point(126.978, 37.5665)),
-               refDevice=[{"type": "Relationship", "object": "urn:ngsi-ld:Device:1"}])
+    e = entity(
+        "a",
+        i=1,
+        scope=["/Seoul/Jung-gu"],
+        temperature=prop(21.5, unitCode="CEL"),
+        location=geo(point(126.978, 37.5665)),
+        refDevice=[{"type": "Relationship", "object": "urn:ngsi-ld:Device:1"}],
+    )
     [r] = await store.write("", [WriteOp(e["id"], create(e))])
     assert r.ok and r.before is None and r.after == e
     assert await store.get("", e["id"]) == e
@@ -68,8 +84,9 @@ async def test_failing_op_in_a_batch_is_isolated(store: Store) -> None:
     def boom(cur: Entity | None) -> Entity:
         raise BadRequestDataError("bad b")
 
-    results = await store.write("", [
-        WriteOp(a["id"], create(a)), WriteOp(b["id"], boom), WriteOp(c["id"], create(c))])
+    results = await store.write(
+        "", [WriteOp(a["id"], create(a)), WriteOp(b["id"], boom), WriteOp(c["id"], create(c))]
+    )
     assert [r.ok for r in results] == [True, False, True]
     assert isinstance(results[1].error, BadRequestDataError)
     assert await store.get("", a["id"]) == a
@@ -79,12 +96,15 @@ async def test_failing_op_in_a_batch_is_isolated(store: Store) -> None:
 
 async def test_ops_on_one_entity_in_a_batch_see_each_other(store: Store) -> None:
     e = entity("a", temperature=prop(1))
-    results = await store.write("", [
-        WriteOp(e["id"], create(e)),
-        WriteOp(e["id"], update(temperature=prop(2))),
-        WriteOp(e["id"], create(e)),  # fails: exists by now
-        WriteOp(e["id"], update(name=prop("x"))),
-    ])
+    results = await store.write(
+        "",
+        [
+            WriteOp(e["id"], create(e)),
+            WriteOp(e["id"], update(temperature=prop(2))),
+            WriteOp(e["id"], create(e)),  # fails: exists by now
+            WriteOp(e["id"], update(name=prop("x"))),
+        ],
+    )
     assert [r.ok for r in results] == [True, True, False, True]
     assert results[1].before == e
     stored = await store.get("", e["id"])
@@ -127,15 +147,18 @@ async def test_indexes_follow_updates_and_deletes(store: Store) -> None:
 
 
 async def test_batch_of_1000_in_one_call(store: Store) -> None:
-    entities = [entity(f"n{i}", i=i, temperature=prop(i), location=geo(point(127 + i / 1e4, 37.5)))
-                for i in range(1000)]
+    entities = [
+        entity(f"n{i}", i=i, temperature=prop(i), location=geo(point(127 + i / 1e4, 37.5)))
+        for i in range(1000)
+    ]
     results = await store.write("", [WriteOp(e["id"], create(e)) for e in entities])
     assert all(r.ok for r in results)
     res = await store.query("", EntityQuery(types=TypeName(SENSOR), limit=1000, count=True))
     assert res.count == 1000 and [x["id"] for x in res.entities] == [e["id"] for e in entities]
     # a batch update of all of them, then a batch delete
-    results = await store.write("", [WriteOp(e["id"], update(temperature=prop(-1)))
-                                     for e in entities])
+    results = await store.write(
+        "", [WriteOp(e["id"], update(temperature=prop(-1))) for e in entities]
+    )
     assert all(r.ok for r in results)
     cold = EntityQuery(q=Comparison(AttrPath(TEMP), "==", -1), limit=0, count=True)
     assert (await store.query("", cold)).count == 1000
@@ -240,3 +263,23 @@ async def test_an_entity_the_database_refuses_fails_only_its_op(store: Store) ->
     else:
         assert isinstance(results[1].error, BadRequestDataError)
         assert await store.get("", b["id"]) is None
+
+
+async def test_two_processes_creating_the_same_entities(store: Store, other_store: Store) -> None:
+    """Each entity is created once; the loser of each race sees AlreadyExists."""
+    entities = [entity(f"race{i}", i=i, temperature=prop(i)) for i in range(200)]
+
+    async def create_all(s: Store, order: list[Entity]) -> list[bool]:
+        oks: list[bool] = []
+        for k in range(0, len(order), 20):
+            chunk = order[k : k + 20]
+            for r in await s.write("", [WriteOp(e["id"], create(e)) for e in chunk]):
+                assert r.ok or isinstance(r.error, AlreadyExistsError)
+                oks.append(r.ok)
+        return oks
+
+    a, b = await asyncio.gather(create_all(store, entities), create_all(other_store, entities))
+    assert [x + y for x, y in zip(a, b)] == [1] * len(entities)
+    res = await store.query("", EntityQuery(limit=0, count=True))
+    assert res.count == len(entities)
+    assert {t.type: t.entity_count for t in await other_store.types("")} == {SENSOR: 200}

@@ -13,7 +13,6 @@ from dosi.api.deps import body_and_context, get_context, hub, read_tenant, tenan
 from dosi.api.media import GEOJSON, RequestContext, json_response, negotiate
 from dosi.api.params import check_params, entity_query, options_of, render_options, split_list
 from dosi.errors import BadRequestDataError, ResourceNotFoundError
-from dosi.ngsild.context import core_context
 from dosi.ngsild.operations import UpdateReport
 from dosi.ngsild.render import (
     RenderOptions,
@@ -87,6 +86,24 @@ def report_response(report: UpdateReport, ctx: RequestContext) -> Response:
     return Response(orjson.dumps(body), status_code=207, media_type="application/json")
 
 
+@router.get("/entities/{entity_id}", summary="Retrieve an entity")
+async def retrieve_entity(request: Request, entity_id: str) -> Response:
+    h = hub(request)
+    check_params(request.query_params, "retrieve")
+    media = negotiate(request, allow_geo=True)
+    tenant = await read_tenant(request)
+    ctx = await get_context(request)
+    opts = render_options(request.query_params, ctx.active)
+    entity = await h.entities.retrieve(tenant, entity_id)
+    if opts.attrs is not None and not any(a in entity["attrs"] for a in opts.attrs):
+        raise ResourceNotFoundError(f"entity {entity_id} has none of the attributes asked for")
+    if (opts.pick is not None or opts.omit is not None) and not render_entity(
+        entity, ctx.active, opts
+    ):
+        raise ResourceNotFoundError(f"nothing of entity {entity_id} is left to show")
+    return await render_one(request, tenant, entity, ctx, opts, media)
+
+
 @router.post("/entities", status_code=201, summary="Create an entity")
 async def create_entity(request: Request) -> Response:
     h = hub(request)
@@ -135,25 +152,6 @@ async def purge_entities(request: Request) -> Response:
         drop=[ctx.active.expand(a) for a in drop] or None,
     )
     return _no_content()
-
-
-@router.get("/entities/{entity_id}", summary="Retrieve an entity")
-async def retrieve_entity(request: Request, entity_id: str) -> Response:
-    h = hub(request)
-    check_params(request.query_params, "retrieve")
-    media = negotiate(request, allow_geo=True)
-    opts = render_options(request.query_params, core_context())
-    tenant = await read_tenant(request)
-    ctx = await get_context(request)
-    opts = render_options(request.query_params, ctx.active)
-    entity = await h.entities.retrieve(tenant, entity_id)
-    if opts.attrs is not None and not any(a in entity["attrs"] for a in opts.attrs):
-        raise ResourceNotFoundError(f"entity {entity_id} has none of the attributes asked for")
-    if (opts.pick is not None or opts.omit is not None) and not render_entity(
-        entity, ctx.active, opts
-    ):
-        raise ResourceNotFoundError(f"nothing of entity {entity_id} is left to show")
-    return await render_one(request, tenant, entity, ctx, opts, media)
 
 
 @router.delete("/entities/{entity_id}", status_code=204, summary="Delete an entity")

@@ -59,7 +59,7 @@ def content_type(request: Request) -> str:
 def negotiate(request: Request, allow_geo: bool = False) -> str:
     """Choose the response media type from ``Accept`` (406 when none fits)."""
     raw = request.headers.get("accept")
-    if not raw:
+    if not raw or raw == "*/*" or raw == JSON:
         return JSON
     offered = [JSON, JSONLD] + ([GEOJSON] if allow_geo else [])
     best: tuple[float, int, str] | None = None

@@ -27,14 +27,22 @@ def require_uri(value: object, what: str) -> str:
     return value
 
 
+_VALID_NAMES: set[str] = set()
+
+
 def valid_name(name: object) -> bool:
     """Whether a string is an acceptable attribute or type name (a term or an IRI)."""
-    return (
+    if name in _VALID_NAMES:
+        return True
+    ok = (
         isinstance(name, str)
         and 0 < len(name) <= 512
         and not _NAME_FORBIDDEN.search(name)
         and not name.startswith("@")
     )
+    if ok and len(_VALID_NAMES) < 50_000:
+        _VALID_NAMES.add(name)  # type: ignore[arg-type]
+    return ok
 
 
 def require_name(name: object, what: str) -> str:
