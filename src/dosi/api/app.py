@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dosi import __version__
-from dosi.api import batch, contexts, discovery, entities
+from dosi.api import batch, contexts, discovery, entities, temporal
 from dosi.api.deps import Hub
 from dosi.api.paths import NormalizePathMiddleware
 from dosi.api.problem import dosi_error_handler, problem_response, unexpected_error_handler
@@ -22,6 +22,8 @@ from dosi.services.batch import BatchService
 from dosi.services.contexts import ContextService
 from dosi.services.discovery import DiscoveryService
 from dosi.services.entities import EntityService
+from dosi.services.retention import history_policy, run_retention
+from dosi.services.temporal import TemporalService
 from dosi.settings import Settings
 from dosi.storage.base import Store, open_store
 
@@ -29,7 +31,7 @@ log = logging.getLogger("dosi")
 
 
 async def build_hub(settings: Settings, store: Store | None = None) -> Hub:
-    store = store or await open_store(settings.store_url)
+    store = store or await open_store(settings.store_url, history=history_policy(settings))
     base_url = f"http://{settings.host}:{settings.port}"
     ctx = ContextService(
         store,
@@ -38,13 +40,16 @@ async def build_hub(settings: Settings, store: Store | None = None) -> Hub:
         cache_ttl=settings.context_cache_ttl,
         contexts_dir=settings.contexts_dir,
     )
+    entity_service = EntityService(store)
     return Hub(
         settings=settings,
         store=store,
         contexts=ctx,
-        entities=EntityService(store),
+        entities=entity_service,
         batch=BatchService(store, settings.max_batch_size),
         discovery=DiscoveryService(store),
+        temporal=TemporalService(store, entity_service,  # type: ignore[arg-type]
+                                 settings.temporal_max_instances),
     )
 
 
@@ -78,9 +83,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             from dosi.services.sample import load_sample
 
             await load_sample(hub)
+        retention = run_retention(hub.store, settings)  # type: ignore[arg-type]
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
             await hub.contexts.close()
             await hub.store.close()
 
@@ -89,19 +97,24 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         version=__version__,
         description="dosi (도시): the smart-city data hub. ETSI NGSI-LD context broker.",
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.add_exception_handler(DosiError, dosi_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_middleware(NormalizePathMiddleware)
-    for module in (entities, batch, discovery, contexts):
+    for module in (entities, batch, discovery, contexts, temporal):
         app.include_router(module.router)
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    # the documentation routes go last: every request walks the route list in order
+    app.openapi_url = "/openapi.json"
+    app.docs_url = "/docs"
+    app.setup()
     return app

@@ -13,6 +13,7 @@ from dosi.services.batch import BatchService
 from dosi.services.contexts import ContextService
 from dosi.services.discovery import DiscoveryService
 from dosi.services.entities import EntityService
+from dosi.services.temporal import TemporalService
 from dosi.settings import Settings
 from dosi.storage.base import Store
 
@@ -29,6 +30,7 @@ class Hub:
     entities: EntityService
     batch: BatchService
     discovery: DiscoveryService
+    temporal: TemporalService
 
 
 def hub(request: Request) -> Hub:

@@ -86,8 +86,13 @@ def report_response(report: UpdateReport, ctx: RequestContext) -> Response:
     return Response(orjson.dumps(body), status_code=207, media_type="application/json")
 
 
-@router.get("/entities/{entity_id}", summary="Retrieve an entity")
-async def retrieve_entity(request: Request, entity_id: str) -> Response:
+_ENTITY_ID_PARAM = {"parameters": [{"name": "entity_id", "in": "path", "required": True,
+                                    "schema": {"type": "string", "format": "uri"}}]}
+
+
+@router.get("/entities/{entity_id}", summary="Retrieve an entity", openapi_extra=_ENTITY_ID_PARAM)
+async def retrieve_entity(request: Request) -> Response:
+    entity_id = request.path_params["entity_id"]
     h = hub(request)
     check_params(request.query_params, "retrieve")
     media = negotiate(request, allow_geo=True)

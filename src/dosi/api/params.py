@@ -60,7 +60,13 @@ def options_of(params: Mapping[str, str]) -> set[str]:
     return opts
 
 
+_DEFAULT_RENDER = RenderOptions()
+
+
 def render_options(params: Mapping[str, str], ctx: ActiveContext) -> RenderOptions:
+    """How to render, from options/format/pick/omit/attrs/lang/join/... parameters."""
+    if not params:
+        return _DEFAULT_RENDER
     opts = options_of(params)
     fmt = params.get("format")
     if fmt is not None and fmt not in FORMATS:

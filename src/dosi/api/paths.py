@@ -28,10 +28,15 @@ class NormalizePathMiddleware:
         method = scope["method"]
         trailing = path.endswith("/") and len(path) > len(PREFIX)
         stripped = path[:-1] if trailing else path
-        if stripped.startswith(PREFIX + "entities") and "//" in stripped[len(PREFIX) - 1:]:
-            await problem_response(BadRequestDataError("empty path segment (missing id?)"))(
-                scope, receive, send
-            )
+        if stripped.startswith((PREFIX + "entities", PREFIX + "temporal/entities")) and (
+            "//" in stripped[len(PREFIX) - 1:]
+        ):
+            resp = problem_response(BadRequestDataError("empty path segment (missing id?)"))
+            if method == "PATCH" and stripped.startswith(PREFIX + "temporal/") and (
+                "/attrs//" in stripped
+            ):  # an instance without its attribute: no PATCH route at that level
+                resp.status_code = 405
+            await resp(scope, receive, send)
             return
         if method in _ID_METHODS and stripped == PREFIX + "entities":
             await problem_response(BadRequestDataError("the entity id is missing from the path"))(
