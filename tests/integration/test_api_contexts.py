@@ -76,3 +76,26 @@ async def test_openapi_document_and_docs_page(client):
     assert "/ngsi-ld/v1/entities" in paths and "/ngsi-ld/v1/entityOperations/upsert" in paths
     r = await client.get("/docs")
     assert r.status_code == 200 and "swagger" in r.text.lower()
+
+
+async def test_preloaded_contexts_work_offline(tmp_path):
+    """An offline site lists the contexts it needs in DOSI_CONTEXTS_DIR/index.json."""
+    import httpx as hx
+
+    from dosi.api.app import create_app
+    from dosi.settings import Settings
+
+    folder = tmp_path / "contexts"
+    folder.mkdir()
+    (folder / "city.jsonld").write_text(json.dumps(USER_CTX))
+    url = "https://contexts.example.invalid/city.jsonld"  # never reachable here
+    (folder / "index.json").write_text(json.dumps({url: "city.jsonld"}))
+    app = create_app(Settings(store_url=f"sqlite:///{tmp_path}/hub.db", contexts_dir=str(folder)))
+    async with app.router.lifespan_context(app):
+        async with hx.AsyncClient(transport=hx.ASGITransport(app=app), base_url="http://hub") as c:
+            body = {"id": "urn:ngsi-ld:Bus:3", "type": "Bus",
+                    "seats": {"type": "Property", "value": 12}}
+            r = await c.post(f"{BASE}/entities", json=body, headers=link(url))
+            assert r.status_code == 201, r.text
+            got = (await c.get(f"{BASE}/entities/urn:ngsi-ld:Bus:3")).json()
+            assert got["type"] == "https://example.org/Bus"
