@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the full test suite needs are installed and running on
-# loopback: PostgreSQL with PostGIS. Installs them with apt where missing (as root).
+# loopback: PostgreSQL with PostGIS, and the Mosquitto MQTT broker on 127.0.0.1:1883.
+# Installs them with apt where missing (as root).
 # Prints the PostgreSQL URL for the tests on its last line.
 set -euo pipefail
 need_root() { [ "$(id -u)" = 0 ] || { echo "run as root (or install $1 yourself)" >&2; exit 2; }; }
@@ -33,4 +34,14 @@ if [ "$($PSQL -d postgres -c "select 1 from pg_database where datname='dosi_test
   $PSQL -d postgres -c 'create database dosi_test'
 fi
 $PSQL -d dosi_test -c 'create extension if not exists postgis' >/dev/null
+# --- Mosquitto (MQTT notifications) ---
+mqtt_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
+if ! mqtt_up; then
+  command -v mosquitto >/dev/null || apt_install mosquitto
+  MQCONF=/tmp/dosi-mosquitto.conf
+  printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' > $MQCONF
+  mosquitto -d -c $MQCONF
+  for _ in $(seq 1 30); do mqtt_up && break; sleep 0.2; done
+  mqtt_up || { echo "mosquitto did not start on 127.0.0.1:1883" >&2; exit 2; }
+fi
 echo "postgresql://postgres@127.0.0.1:5432/dosi_test"

@@ -1,4 +1,5 @@
-"""The ``dosi`` command: ``serve`` runs the hub, ``demo`` runs it with a sample city."""
+"""The ``dosi`` command: ``serve`` runs the hub, ``demo`` runs it with a sample city,
+``export`` writes history to Parquet or CSV (``dosi.cli_export``)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--port", type=int, default=None, help="port (1026)")
         p.add_argument("--store", default=None,
                        help="sqlite:///path.db (default sqlite:///dosi.db) or postgresql://...")
+    from dosi import cli_export
+
+    cli_export.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "export":
+        return cli_export.run(args)
     if args.command in ("serve", "demo"):
         try:
             return _serve(args, sample=args.command == "demo")

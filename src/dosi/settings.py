@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Retention(BaseModel):
+    """Keep history for ``keep`` (ISO 8601 duration), for one tenant, one entity type
+    (expanded IRI), both, or neither (the default rule). The most specific rule wins."""
+
+    keep: str
+    tenant: str | None = None
+    type: str | None = None
+
+    @field_validator("keep")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from dosi.errors import DosiError
+        from dosi.ngsild.temporal import parse_duration
+
+        try:
+            parse_duration(value)
+        except DosiError as exc:
+            raise ValueError(exc.detail) from None
+        return value
 
 
 class Settings(BaseSettings):
@@ -24,6 +45,39 @@ class Settings(BaseSettings):
     )
     max_batch_size: int = 10_000
     load_sample: bool = False
+    history: bool = Field(default=True, description="keep the history of attributes")
+    history_off_tenants: list[str] = Field(default=[], description="tenants without history")
+    history_off_types: list[str] = Field(
+        default=[], description="entity types (expanded IRIs) without history")
+    history_delete_with_entity: bool = Field(
+        default=True, description="deleting an entity deletes its history")
+    history_retention: list[Retention] = Field(
+        default=[], description='e.g. [{"keep": "P2Y"}, {"type": "https://...#Vehicle", '
+        '"keep": "P30D"}] (JSON in DOSI_HISTORY_RETENTION)')
+    retention_interval: float = Field(default=3600.0, description="seconds between runs")
+    history_upkeep_interval: float = Field(
+        default=300.0, description="seconds between history rollup runs")
+    retention_batch: int = Field(default=10_000, description="rows per retention DELETE")
+    temporal_max_instances: int = Field(
+        default=1000, description="instances per entity in one temporal answer (then 206)")
+    notify: bool = Field(default=True, description="deliver subscription notifications")
+    notify_mode: str = Field(
+        default="inline", description="inline: deliver in the API process; process: in a "
+        "worker process of its own (dosi serve), sparing the API's core")
+    notify_poll_interval: float = Field(
+        default=0.5, description="seconds between outbox polls (other processes' writes)")
+    notify_timeout: float = Field(default=10.0, description="seconds a receiver may take")
+    notify_concurrency: int = Field(default=64, description="subscriptions delivered at once")
+    notify_retry_base: float = Field(default=1.0, description="first retry delay (seconds)")
+    notify_retry_max: float = Field(default=300.0, description="longest retry delay (seconds)")
+    notify_claim_interval: float = Field(
+        default=0.05, description="seconds between two looks at the outbox when busy "
+        "(fewer write transactions beside the API's)")
+    notify_linger: float = Field(
+        default=0.05, description="while changes queue up for a subscription, seconds "
+        "between two of its notifications (the changes in between go in one)")
+    notify_max_age: float = Field(
+        default=7 * 86400.0, description="seconds an undelivered notification is kept")
     workers: int = 1
     log_level: str = "info"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dosi import __version__
-from dosi.api import batch, contexts, discovery, entities, temporal
+from dosi.api import batch, contexts, discovery, entities, stream, subscriptions, temporal
 from dosi.api.deps import Hub
 from dosi.api.paths import NormalizePathMiddleware
 from dosi.api.problem import dosi_error_handler, problem_response, unexpected_error_handler
@@ -22,7 +23,8 @@ from dosi.services.batch import BatchService
 from dosi.services.contexts import ContextService
 from dosi.services.discovery import DiscoveryService
 from dosi.services.entities import EntityService
-from dosi.services.retention import history_policy, run_retention
+from dosi.services.retention import history_policy, run_history_upkeep
+from dosi.services.subscriptions import DispatchSettings, SubscriptionService
 from dosi.services.temporal import TemporalService
 from dosi.settings import Settings
 from dosi.storage.base import Store, open_store
@@ -50,6 +52,20 @@ async def build_hub(settings: Settings, store: Store | None = None) -> Hub:
         discovery=DiscoveryService(store),
         temporal=TemporalService(store, entity_service,  # type: ignore[arg-type]
                                  settings.temporal_max_instances),
+        subscriptions=SubscriptionService(
+            store, ctx, entity_service,
+            DispatchSettings(
+                poll_interval=settings.notify_poll_interval,
+                lease=settings.notify_timeout * 3 + 5,
+                concurrency=settings.notify_concurrency,
+                retry_base=settings.notify_retry_base,
+                retry_max=settings.notify_retry_max,
+                max_age=settings.notify_max_age,
+                linger=settings.notify_linger,
+                min_claim_interval=settings.notify_claim_interval,
+            ),
+            send_timeout=settings.notify_timeout,
+        ),
     )
 
 
@@ -83,12 +99,25 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             from dosi.services.sample import load_sample
 
             await load_sample(hub)
-        retention = run_retention(hub.store, settings)  # type: ignore[arg-type]
+        upkeep = run_history_upkeep(hub.store, settings)  # type: ignore[arg-type]
+        worker = None
+        if settings.notify and settings.notify_mode == "process":
+            from dosi.notify.worker import WorkerProcess
+
+            worker = WorkerProcess(settings)
+            worker.start()
+            await hub.subscriptions.start(deliver=False, wake=worker.poke)
+        elif settings.notify:
+            await hub.subscriptions.start(single_process=settings.store_url.startswith("sqlite:"))
         try:
             yield
         finally:
-            if retention is not None:
-                retention.cancel()
+            if settings.notify:
+                await hub.subscriptions.stop()
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+            if upkeep is not None:
+                upkeep.cancel()
             await hub.contexts.close()
             await hub.store.close()
 
@@ -106,7 +135,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_middleware(NormalizePathMiddleware)
-    for module in (entities, batch, discovery, contexts, temporal):
+    for module in (entities, batch, discovery, contexts, temporal, subscriptions, stream):
         app.include_router(module.router)
 
     @app.get("/health", tags=["ops"], summary="Liveness")

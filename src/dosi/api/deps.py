@@ -13,6 +13,7 @@ from dosi.services.batch import BatchService
 from dosi.services.contexts import ContextService
 from dosi.services.discovery import DiscoveryService
 from dosi.services.entities import EntityService
+from dosi.services.subscriptions import SubscriptionService
 from dosi.services.temporal import TemporalService
 from dosi.settings import Settings
 from dosi.storage.base import Store
@@ -31,6 +32,7 @@ class Hub:
     batch: BatchService
     discovery: DiscoveryService
     temporal: TemporalService
+    subscriptions: SubscriptionService
 
 
 def hub(request: Request) -> Hub:

@@ -36,6 +36,11 @@ ALLOWED = {
     "delete_attr": {"datasetId", "deleteAll", "lang", "local"},
     "discovery": {"details", "local"},
     "post_query": {"options", "format", "limit", "offset", "count", "local", "lang"},
+    "subscriptions": {"limit", "offset", "count", "local", "options"},
+    "subscription": {"options", "local"},
+    "stream": {"id", "type", "idPattern", "q", "scopeQ", "georel", "geometry", "coordinates",
+               "geoproperty", "attrs", "watchedAttributes", "format", "options", "lang",
+               "pick", "omit", "notificationTrigger"},
 }
 
 

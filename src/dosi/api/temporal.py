@@ -32,57 +32,110 @@ from dosi.storage.base import HistoryQuery
 
 router = APIRouter(prefix="/ngsi-ld/v1/temporal", tags=["temporal"])
 
-_TEMPORAL = {"timerel", "timeAt", "endTimeAt", "timeproperty", "lastN", "aggrMethods",
-             "aggrPeriodDuration", "options", "format", "attrs", "pick", "omit", "lang",
-             "datasetId", "local"}
-_QUERY = _TEMPORAL | {"id", "type", "idPattern", "q", "scopeQ", "georel", "geometry",
-                      "coordinates", "geoproperty", "limit", "offset", "count", "orderBy",
-                      "csf", "expandValues"}
+_TEMPORAL = {
+    "timerel",
+    "timeAt",
+    "endTimeAt",
+    "timeproperty",
+    "lastN",
+    "aggrMethods",
+    "aggrPeriodDuration",
+    "options",
+    "format",
+    "attrs",
+    "pick",
+    "omit",
+    "lang",
+    "datasetId",
+    "local",
+}
+_QUERY = _TEMPORAL | {
+    "id",
+    "type",
+    "idPattern",
+    "q",
+    "scopeQ",
+    "georel",
+    "geometry",
+    "coordinates",
+    "geoproperty",
+    "limit",
+    "offset",
+    "count",
+    "orderBy",
+    "csf",
+    "expandValues",
+}
 _WRITE = {"local"}
 _DELETE_ATTR = {"datasetId", "deleteAll", "local"}
 
 
 def _check(params: Mapping[str, str], allowed: set[str]) -> None:
-    unknown = sorted(k for k in params.keys() if k not in allowed)
+    unknown = sorted(k for k in params if k not in allowed)
     if unknown:
         raise InvalidRequestError(f"unknown query parameter(s): {', '.join(unknown)}")
 
 
 def _options(params: Mapping[str, str]) -> TemporalOptions:
     return parse_temporal_options(
-        split_list(params.get("options")), params.get("format"), params.get("aggrMethods"),
-        params.get("aggrPeriodDuration"), params.get("lastN"))
+        split_list(params.get("options")),
+        params.get("format"),
+        params.get("aggrMethods"),
+        params.get("aggrPeriodDuration"),
+        params.get("lastN"),
+    )
 
 
 def _render_opts(params: Mapping[str, str], ctx: RequestContext, sys_attrs: bool) -> RenderOptions:
     """pick/omit/attrs/lang checks of the core API (temporal options taken out)."""
     core = {k: v for k, v in params.items() if k in ("attrs", "pick", "omit", "lang")}
     opts = render_options(core, ctx.active)
-    return RenderOptions(sys_attrs=sys_attrs, lang=opts.lang, pick=opts.pick, omit=opts.omit,
-                         attrs=opts.attrs)
+    return RenderOptions(
+        sys_attrs=sys_attrs, lang=opts.lang, pick=opts.pick, omit=opts.omit, attrs=opts.attrs
+    )
 
 
-def _history_query(params: Mapping[str, str], ctx: RequestContext, tf: TimeFilter,
-                   opts: TemporalOptions, attrs: Sequence[str] | None) -> HistoryQuery:
+def _history_query(
+    params: Mapping[str, str],
+    ctx: RequestContext,
+    tf: TimeFilter,
+    opts: TemporalOptions,
+    attrs: Sequence[str] | None,
+) -> HistoryQuery:
     datasets = split_list(params.get("datasetId"))
     return HistoryQuery(
         attrs=tuple(ctx.active.expand(a) for a in attrs) if attrs else None,
         datasets=frozenset("" if d == "@none" else d for d in datasets) if datasets else None,
-        time=tf, last_n=opts.last_n)
+        time=tf,
+        last_n=opts.last_n,
+    )
 
 
-def _render(found: TemporalEntity, ctx: RequestContext, opts: TemporalOptions,
-            render: RenderOptions, hq: HistoryQuery) -> dict[str, Any]:
+def _render(
+    found: TemporalEntity,
+    ctx: RequestContext,
+    opts: TemporalOptions,
+    render: RenderOptions,
+    hq: HistoryQuery,
+) -> dict[str, Any]:
     view = TemporalView(opts.representation, render)
     if found.aggregates is not None:
         return render_aggregated(found.entity_id, found.types, found.aggregates, ctx.active, view)
     insts = found.history.instances if found.history else []
-    return render_temporal(found.entity_id, found.types, insts, ctx.active, view,
-                           found.empty_attrs(hq.attrs))
+    return render_temporal(
+        found.entity_id, found.types, insts, ctx.active, view, found.empty_attrs(hq.attrs)
+    )
 
 
-def _respond(results: list[TemporalEntity], bodies: Any, media: str, ctx: RequestContext,
-             hq: HistoryQuery, opts: TemporalOptions, headers: dict[str, str]) -> Response:
+def _respond(
+    results: list[TemporalEntity],
+    bodies: Any,
+    media: str,
+    ctx: RequestContext,
+    hq: HistoryQuery,
+    opts: TemporalOptions,
+    headers: dict[str, str],
+) -> Response:
     if any(r.truncated for r in results):
         times = [i.t for r in results if r.history for i in r.history.instances]
         headers["Content-Range"] = content_range(times, hq.time, opts.last_n)
@@ -95,11 +148,14 @@ async def create_temporal(request: Request) -> Response:
     _check(request.query_params, _WRITE)
     body, ctx = await body_and_context(request)
     eid, created = await hub(request).temporal.create_or_update(
-        tenant_of(request), body, ctx.active)
+        tenant_of(request), body, ctx.active
+    )
     if not created:
         return Response(status_code=204)
-    return Response(status_code=201, headers={
-        "Location": f"/ngsi-ld/v1/temporal/entities/{quote(eid, safe=':')}"})
+    return Response(
+        status_code=201,
+        headers={"Location": f"/ngsi-ld/v1/temporal/entities/{quote(eid, safe=':')}"},
+    )
 
 
 @router.get("/entities", summary="Query the temporal evolution of entities")
@@ -115,8 +171,8 @@ async def query_temporal(request: Request) -> Response:
     render = _render_opts(params, ctx, opts.sys_attrs)
     query = entity_query(params, ctx.active, h.settings.default_limit, h.settings.max_limit)
     hq = _history_query(params, ctx, tf, opts, split_list(params.get("attrs")))
-    results = await h.temporal.query(tenant, query, hq, opts)
-    headers = {"NGSILD-Results-Count": str(len(results))} if query.count else {}
+    results, count = await h.temporal.query(tenant, query, hq, opts)
+    headers = {"NGSILD-Results-Count": str(count)} if count is not None else {}
     bodies = [b for b in (_render(r, ctx, opts, render, hq) for r in results) if b]
     return _respond(results, bodies, media, ctx, hq, opts, headers)
 
@@ -124,13 +180,27 @@ async def query_temporal(request: Request) -> Response:
 @router.post("/entityOperations/query", summary="Query the temporal evolution (POST)")
 async def post_query_temporal(request: Request) -> Response:
     h = hub(request)
-    _check(request.query_params, {"options", "format", "limit", "offset", "count", "local",
-                                  "lang", "lastN", "aggrMethods", "aggrPeriodDuration"})
+    _check(
+        request.query_params,
+        {
+            "options",
+            "format",
+            "limit",
+            "offset",
+            "count",
+            "local",
+            "lang",
+            "lastN",
+            "aggrMethods",
+            "aggrPeriodDuration",
+        },
+    )
     media = negotiate(request)
     body, ctx = await body_and_context(request)
     tenant = await read_tenant(request)
-    query, params = query_from_body(body, ctx.active, request.query_params,
-                                    h.settings.default_limit, h.settings.max_limit)
+    query, params = query_from_body(
+        body, ctx.active, request.query_params, h.settings.default_limit, h.settings.max_limit
+    )
     tq = body.get("temporalQ") or {}
     if not isinstance(tq, dict):
         raise BadRequestDataError("temporalQ must be an object")
@@ -140,9 +210,10 @@ async def post_query_temporal(request: Request) -> Response:
     render = _render_opts(params, ctx, opts.sys_attrs)
     attrs = body.get("attrs") if isinstance(body.get("attrs"), list) else None
     hq = _history_query(params, ctx, tf, opts, attrs)
-    results = await h.temporal.query(tenant, query, hq, opts)
+    results, count = await h.temporal.query(tenant, query, hq, opts)
+    headers = {"NGSILD-Results-Count": str(count)} if count is not None else {}
     bodies = [b for b in (_render(r, ctx, opts, render, hq) for r in results) if b]
-    return _respond(results, bodies, media, ctx, hq, opts, {})
+    return _respond(results, bodies, media, ctx, hq, opts, headers)
 
 
 @router.get("/entities/{entity_id}", summary="Retrieve the temporal evolution of an entity")
@@ -181,36 +252,54 @@ async def append_temporal(request: Request, entity_id: str) -> Response:
     return Response(status_code=204)
 
 
-@router.delete("/entities/{entity_id}/attrs/{attr_id}", status_code=204,
-               summary="Delete an attribute's history")
+@router.delete(
+    "/entities/{entity_id}/attrs/{attr_id}",
+    status_code=204,
+    summary="Delete an attribute's history",
+)
 async def delete_temporal_attr(request: Request, entity_id: str, attr_id: str) -> Response:
     params = request.query_params
     _check(params, _DELETE_ATTR)
     ctx = await get_context(request)
     delete_all = params.get("deleteAll", "false").lower() == "true"
     await hub(request).temporal.delete_attr(
-        await read_tenant(request), entity_id, attr_id, ctx.active, params.get("datasetId"),
-        delete_all)
+        await read_tenant(request),
+        entity_id,
+        attr_id,
+        ctx.active,
+        params.get("datasetId"),
+        delete_all,
+    )
     return Response(status_code=204)
 
 
-@router.patch("/entities/{entity_id}/attrs/{attr_id}/{instance_id}", status_code=204,
-              summary="Modify an attribute instance")
-async def patch_instance(request: Request, entity_id: str, attr_id: str,
-                         instance_id: str) -> Response:
+@router.patch(
+    "/entities/{entity_id}/attrs/{attr_id}/{instance_id}",
+    status_code=204,
+    summary="Modify an attribute instance",
+)
+async def patch_instance(
+    request: Request, entity_id: str, attr_id: str, instance_id: str
+) -> Response:
     _check(request.query_params, _WRITE)
     body, ctx = await body_and_context(request, allow_merge_patch=True)
     await hub(request).temporal.update_instance(
-        await read_tenant(request), entity_id, attr_id, instance_id, body, ctx.active)
+        await read_tenant(request), entity_id, attr_id, instance_id, body, ctx.active
+    )
     return Response(status_code=204)
 
 
-@router.delete("/entities/{entity_id}/attrs/{attr_id}/{instance_id}", status_code=204,
-               summary="Delete an attribute instance")
-async def delete_instance(request: Request, entity_id: str, attr_id: str,
-                          instance_id: str) -> Response:
+@router.delete(
+    "/entities/{entity_id}/attrs/{attr_id}/{instance_id}",
+    status_code=204,
+    summary="Delete an attribute instance",
+)
+async def delete_instance(
+    request: Request, entity_id: str, attr_id: str, instance_id: str
+) -> Response:
     _check(request.query_params, _WRITE)
     ctx = await get_context(request)
     await hub(request).temporal.delete_instance(
-        await read_tenant(request), entity_id, attr_id, instance_id, ctx.active)
+        await read_tenant(request), entity_id, attr_id, instance_id, ctx.active
+    )
     return Response(status_code=204)

@@ -174,6 +174,14 @@ class ContextService:
         await self.store.put_context(ctx_id, self.hosted_url(ctx_id), HOSTED, body)
         return ctx_id
 
+    async def add_implicit(self, items: Any) -> str:
+        """An ImplicitlyCreated context: a subscription's inline @context array kept as
+        one document, so that notifications and clients can name it by one URL."""
+        ctx_id = str(uuid.uuid4())
+        url = self.hosted_url(ctx_id)
+        await self.store.put_context(ctx_id, url, IMPLICIT, {"@context": items})
+        return url
+
     async def get(self, ctx_id: str) -> dict[str, Any]:
         """A stored context by local id or URL; the core context is always there."""
         if is_core_context_url(ctx_id):

@@ -9,6 +9,21 @@ from typing import Any, Protocol
 
 from dosi.errors import DosiError
 from dosi.ngsild.query.ast import EntityQuery
+from dosi.storage.temporal_base import (  # noqa: F401 - the temporal contract, re-exported
+    AggregateQuery,
+    AggregateSeries,
+    EntityHistory,
+    HistoryQuery,
+    RetentionRule,
+    StoredInstance,
+    TemporalStore,
+)
+from dosi.storage.subscription_base import (  # noqa: F401 - the subscription contract
+    ChangeHook,
+    Notice,
+    SubscriptionRecord,
+    SubscriptionStore,
+)
 
 Entity = dict[str, Any]
 """An entity in expanded normalized form (docs/design/internals.md)."""
@@ -31,6 +46,9 @@ or UNCHANGED. Raises DosiError to fail its op."""
 class WriteOp:
     entity_id: str
     fn: WriteFn
+    history: list[tuple[str, dict[str, Any]]] | None = None
+    """Temporal API writes: the (attribute IRI, instance) pairs to record in history
+    instead of the instances that changed (``storage.history``)."""
 
 
 @dataclass
@@ -76,7 +94,12 @@ class EntityStore(Protocol):
     """Current context state, per tenant. Tenant ``""`` is the default tenant."""
 
     async def write(self, tenant: str, ops: Sequence[WriteOp]) -> list[OpResult]:
-        """Apply ops in one transaction, a savepoint per op (every write route)."""
+        """Apply ops in one transaction, a savepoint per op (every write route).
+
+        Ops run in order; an op sees the result of earlier ops on the same entity. A
+        ``DosiError`` from an op's function fails that op only; any other exception is
+        a bug: nothing of the call is applied and the exception propagates. Functions
+        must not mutate the entity they are given."""
         ...
 
     async def get(self, tenant: str, entity_id: str) -> Entity | None:
@@ -88,7 +111,8 @@ class EntityStore(Protocol):
         ...
 
     async def purge(self, tenant: str, query: EntityQuery) -> int:
-        """Delete every entity matching the query; returns how many (DELETE /entities)."""
+        """Delete every entity matching the query (limit, offset and count ignored);
+        returns how many (DELETE /entities)."""
         ...
 
     async def types(self, tenant: str) -> list[TypeInfo]:
@@ -126,8 +150,12 @@ class ContextStore(Protocol):
         ...
 
 
-class Store(EntityStore, ContextStore, Protocol):
+class Store(EntityStore, ContextStore, SubscriptionStore, Protocol):
     """Everything a backend provides."""
+
+
+class HistoryStore(Store, TemporalStore, Protocol):
+    """A backend that also keeps history (both backends do)."""
 
 
 async def open_store(url: str, **options: Any) -> Store:

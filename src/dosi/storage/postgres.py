@@ -15,6 +15,7 @@ run again on the now-current state.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,11 @@ from dosi.storage.delta import SIDE_TABLES, delta, side_rows
 from dosi.storage.paging import Pager
 from dosi.storage.plan import Change, db_error, decode, fail_change, run_ops
 from dosi.storage.schema import POSTGRES, SCHEMA_VERSION
+from dosi.storage.temporal_postgres import PostgresTemporal, purge_history
+from dosi.storage.temporal_sql import POSTGRES_DDL as TEMPORAL_DDL
+from dosi.storage.subscription_base import changes_of
+from dosi.storage.subscriptions_postgres import PostgresSubscriptions, record_notices
+from dosi.storage.subscriptions_sql import POSTGRES_DDL as SUBSCRIPTION_DDL
 
 DIALECT = S.PgDialect()
 _STATS_SUM = DIALECT.sql(ST.STATS_SUM)
@@ -43,6 +49,8 @@ _STATS_COMPACT = DIALECT.sql(
 _LOCK_KEY = 0x646F7369  # 'dosi': serialises schema set-up across processes
 _RETRYABLE = (pgerr.DeadlockDetected, pgerr.SerializationFailure)
 _REFUSALS = (psycopg.DataError, psycopg.IntegrityError, psycopg.InternalError)
+_ANALYZE_EVERY = 50_000  # entity writes between explicit ANALYZE runs
+log = logging.getLogger("dosi.storage.postgres")
 _THREAD_OVER = 64  # run ops / decode rows in a thread past this many (keep the loop free)
 # Bulk statements pass arrays as binary parameters (%b): as text, PostgreSQL spends
 # most of an insert parsing the quoting of JSON documents inside array literals.
@@ -65,19 +73,23 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     # JIT compilation costs tens of milliseconds on the large cost estimates of
     # document scans, more than the short queries it would speed up
     await conn.execute("SET jit = off")
+    # parallel workers cost more than they save on paged queries (LIMIT n), and a
+    # hub process already keeps the cores busy with concurrent requests
+    await conn.execute("SET max_parallel_workers_per_gather = 0")
 
 
-class PostgresStore:
-    """``Store`` on PostgreSQL + PostGIS (see the module docstring)."""
+class PostgresStore(PostgresTemporal, PostgresSubscriptions):
+    """``Store`` and ``TemporalStore`` on PostgreSQL + PostGIS (see the module docstring)."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
+        self._init_temporal(None)
         self._stats_added: dict[str, int] = {}  # counter rows per tenant: compaction trigger
         self._known_tenants: set[str] = set()  # registered in the tenant table (never undone)
 
     @classmethod
     async def open(
-        cls, url: str, *, pool_min: int = 1, pool_max: int = 10, **_: Any
+        cls, url: str, *, pool_min: int = 1, pool_max: int = 10, history: Any = None, **_: Any
     ) -> PostgresStore:
         """Connect, and create the schema (and the postgis extension) if needed."""
         pool = AsyncConnectionPool(
@@ -94,16 +106,24 @@ class PostgresStore:
             async with pool.connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
                 await conn.execute(POSTGRES)
+                await conn.execute(TEMPORAL_DDL)
+                await conn.execute(SUBSCRIPTION_DDL)
                 await conn.execute(
                     "INSERT INTO dosi_meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
                     (SCHEMA_VERSION,),
                 )
+            store._init_temporal(history)
+            await store._prepare_now()
         except BaseException:
             await pool.close()
             raise
         return store
 
     async def close(self) -> None:
+        task = getattr(self, "_analyze_task", None)
+        if task is not None:
+            await task
+        await self._close_temporal()
         await self._pool.close()
 
     # --- writes ---
@@ -115,12 +135,32 @@ class PostgresStore:
         ops = list(ops)
         for attempt in range(6):
             try:
-                return await self._write_once(tenant, ops)
+                results = await self._write_once(tenant, ops)
+                self._note_written(len(ops))
+                if self.change_hook is not None:
+                    self.change_hook.committed(tenant, changes_of(results))
+                return results
             except _RETRYABLE:
                 if attempt == 5:
                     raise
                 await asyncio.sleep(0.005 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def _note_written(self, n: int) -> None:
+        """After a bulk load, refresh planner statistics at once instead of waiting for
+        autovacuum: fresh tables without statistics get plans that are 1000x off."""
+        self._written = getattr(self, "_written", 0) + n
+        task = getattr(self, "_analyze_task", None)
+        if self._written >= _ANALYZE_EVERY and (task is None or task.done()):
+            self._written = 0
+            self._analyze_task = asyncio.create_task(self._analyze())
+
+    async def _analyze(self) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                await conn.execute("ANALYZE entity, entity_attr, entity_scope, entity_geo")
+        except Exception:  # noqa: BLE001 - statistics are an optimisation; autovacuum remains
+            log.warning("ANALYZE after bulk writes failed", exc_info=True)
 
     async def _write_once(self, tenant: str, ops: list[WriteOp]) -> list[OpResult]:
         ids = sorted({op.entity_id for op in ops})
@@ -141,6 +181,8 @@ class PostgresStore:
                 # another process created some of these entities meanwhile: nothing of
                 # this attempt is left; lock them and run the ops again on their state
                 await self._lock(conn, tenant, sorted(set(conflicts)), current)
+            await self._capture(conn, tenant, ops, results, changed)
+            await record_notices(conn, tenant, self.change_hook, changes_of(results))
         if any(c.changed for c in changed):
             self._known_tenants.add(tenant)
         if self._stats_added.get(tenant, 0) >= ST.STATS_COMPACT_EVERY:
@@ -301,6 +343,8 @@ class PostgresStore:
                 return 0
             for stmt in ST.stats_purge(DIALECT, "SELECT unnest(?::bigint[])"):
                 await conn.execute(stmt, (rids,))
+            if self.history_policy.delete_with_entity:
+                await purge_history(conn, tenant, rids)
             side = ", ".join(
                 f"d{i} AS (DELETE FROM {t} WHERE rid IN (SELECT rid FROM del))"
                 for i, t in enumerate(SIDE_TABLES[1:])
@@ -357,7 +401,12 @@ class PostgresStore:
         async with self._pool.connection() as conn:
             f = await self._compile(conn, tenant, query)
             base = f"FROM entity e WHERE {f.where}"
-            page = f"SELECT e.doc::text {base} {S.ORDER_BY} LIMIT %s OFFSET %s"
+            # sort the narrow (rid, created_at, id) rows, then fetch only the page's docs
+            page = (
+                f"SELECT e.doc::text FROM entity e JOIN (SELECT e.rid, e.created_at, e.id "
+                f"{base} {S.ORDER_BY} LIMIT %s OFFSET %s) AS p ON p.rid = e.rid "
+                f"ORDER BY p.created_at, p.id"
+            )
             page_params = [*f.params, max(query.limit, 0), max(query.offset, 0)]
             if f.exact and not query.count:
                 rows = await (await conn.execute(page, page_params)).fetchall()

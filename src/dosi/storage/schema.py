@@ -92,6 +92,9 @@ CREATE INDEX IF NOT EXISTS entity_attr_txt ON entity_attr (tenant, attr, txt, ri
   WHERE txt IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entity_attr_flags ON entity_attr (tenant, attr, flags)
   WHERE flags <> 0;
+-- attribute and value are correlated: without these the planner misjudges q selectivity
+CREATE STATISTICS IF NOT EXISTS entity_attr_attr_num (mcv) ON attr, num FROM entity_attr;
+CREATE STATISTICS IF NOT EXISTS entity_attr_attr_txt (mcv) ON attr, txt FROM entity_attr;
 CREATE TABLE IF NOT EXISTS entity_scope (
   tenant text NOT NULL, scope text NOT NULL COLLATE "C", rid bigint NOT NULL,
   PRIMARY KEY (tenant, scope, rid)

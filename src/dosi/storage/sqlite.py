@@ -46,6 +46,11 @@ from dosi.storage.plan import Change, db_error, decode, fail_change, run_ops
 from dosi.storage.rows import bbox
 from dosi.storage.schema import SCHEMA_VERSION, SQLITE
 from dosi.storage.sqlite_writer import SqliteWriter
+from dosi.storage.temporal_sql import SQLITE_DDL as TEMPORAL_DDL
+from dosi.storage.temporal_sqlite import SqliteTemporal, capture_history, purge_history
+from dosi.storage.subscription_base import changes_of
+from dosi.storage.subscriptions_sql import SQLITE_DDL as SUBSCRIPTION_DDL
+from dosi.storage.subscriptions_sqlite import SqliteSubscriptions, record_notices
 
 T = TypeVar("T")
 DIALECT = S.Dialect()
@@ -76,8 +81,8 @@ def sqlite_path(url: str) -> str:
     return rest.split("?", 1)[0]
 
 
-class SqliteStore:
-    """``Store`` on one SQLite file (see the module docstring)."""
+class SqliteStore(SqliteTemporal, SqliteSubscriptions):
+    """``Store`` and ``TemporalStore`` on one SQLite file (see the module docstring)."""
 
     def __init__(self, path: str, *, readers: int = 3, tmpdir: str | None = None) -> None:
         self.path = path
@@ -93,13 +98,17 @@ class SqliteStore:
         self._analyze_at = 1_000
 
     @classmethod
-    async def open(cls, url: str, *, readers: int = 3, **_: Any) -> SqliteStore:
+    async def open(
+        cls, url: str, *, readers: int = 3, history: Any = None, **_: Any
+    ) -> SqliteStore:
         """Open (creating if needed) the database of a ``sqlite:`` URL."""
         path, tmpdir = sqlite_path(url), None
         if path in ("", ":memory:"):
             tmpdir = tempfile.mkdtemp(prefix="dosi-sqlite-")
             path = os.path.join(tmpdir, "dosi.db")
         store = cls(path, readers=readers, tmpdir=tmpdir)
+        if history is not None:
+            store.history_policy = history
         await asyncio.to_thread(store._writer.start)
         store._inline = store._connect_inline()
         return store
@@ -114,6 +123,7 @@ class SqliteStore:
         conn.execute("PRAGMA cache_size = -32768")
         conn.create_function("regexp", 2, _regexp, deterministic=True)
         conn.create_function("dosi_fullmatch", 2, _fullmatch, deterministic=True)
+        self.register_functions(conn)
         if readonly:
             conn.execute("PRAGMA mmap_size = 268435456")
             conn.execute("PRAGMA query_only = 1")
@@ -133,6 +143,8 @@ class SqliteStore:
         conn.execute("PRAGMA wal_autocheckpoint = 10000")
         conn.execute("PRAGMA journal_size_limit = 67108864")
         conn.executescript(SQLITE)
+        conn.executescript(TEMPORAL_DDL)
+        conn.executescript(SUBSCRIPTION_DDL)
         conn.execute(
             "INSERT OR IGNORE INTO dosi_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
         )
@@ -182,9 +194,12 @@ class SqliteStore:
         if not ops:
             return []
         ops = list(ops)
-        return await self._writer.run(  # type: ignore[no-any-return]
+        results: list[OpResult] = await self._writer.run(
             lambda conn: self._write_job(conn, tenant, ops), size=len(ops)
         )
+        if self.change_hook is not None:
+            self.change_hook.committed(tenant, changes_of(results))
+        return results
 
     def _write_job(
         self, conn: sqlite3.Connection, tenant: str, ops: list[WriteOp]
@@ -203,6 +218,8 @@ class SqliteStore:
         changed = [c for c in changes.values() if c.changed]
         if changed:
             self._apply_isolated(conn, tenant, changed, results)
+            capture_history(conn, tenant, self.history_policy, ops, results, changed)
+            record_notices(conn, tenant, self.change_hook, changes_of(results))
             if any(c.changed for c in changed):
                 conn.execute("INSERT OR IGNORE INTO tenant VALUES (?, ?)", (tenant, now_iso()))
             if self._stats_added.get(tenant, 0) >= ST.STATS_COMPACT_EVERY:
@@ -323,6 +340,8 @@ class SqliteStore:
         if n:
             for stmt in ST.stats_purge(DIALECT, "SELECT rid FROM temp.purge_rid"):
                 conn.execute(stmt)
+            if self.history_policy.delete_with_entity:
+                purge_history(conn, tenant, "SELECT rid FROM temp.purge_rid")
             sub = "(SELECT rid FROM temp.purge_rid)"
             conn.execute(
                 f"DELETE FROM geo_rtree WHERE id IN (SELECT gid FROM entity_geo WHERE rid IN {sub})"
@@ -371,8 +390,10 @@ class SqliteStore:
             f = self._compile(conn, tenant, query)
             if f.exact:
                 where, params = self._shape(conn, f, query)
-                rows = conn.execute(
-                    f"SELECT e.doc FROM entity e WHERE {where} {S.ORDER_BY} LIMIT ? OFFSET ?",
+                rows = conn.execute(  # sort narrow rows, then fetch only the page's docs
+                    f"SELECT e.doc FROM entity e JOIN (SELECT e.rid, e.created_at, e.id "
+                    f"FROM entity e WHERE {where} {S.ORDER_BY} LIMIT ? OFFSET ?) AS p "
+                    f"ON p.rid = e.rid ORDER BY p.created_at, p.id",
                     [*params, max(query.limit, 0), max(query.offset, 0)],
                 ).fetchall()
                 count = self._count(conn, f, query) if query.count else None
@@ -413,10 +434,13 @@ class SqliteStore:
         drivers = f.drivers()
         if query.ids or not drivers:
             return f.render(correlated=True)
-        sizes = self._sizes(conn, drivers, _SIZE_CAP if everything else _SIZE_CAP // 5)
+        cap = _SIZE_CAP if everything else _SIZE_CAP // 5
+        sizes = self._sizes(conn, drivers, cap)
         best = min(range(len(sizes)), key=sizes.__getitem__)
         if everything:  # every match is needed: start from the smallest
             return f.render(correlated=True, driver=drivers[best])
+        if sizes[best] >= cap:  # every condition is broad: walking the order index wins
+            return f.render(correlated=True)
         (total,) = conn.execute("SELECT coalesce(max(rid), 1) FROM entity").fetchone()
         p = 1.0
         for n in sizes:
