@@ -18,6 +18,7 @@ from dosi.storage.temporal_base import (  # noqa: F401 - the temporal contract, 
     StoredInstance,
     TemporalStore,
 )
+from dosi.storage.ingest_base import IngestStore  # noqa: F401 - the ingest contract
 from dosi.storage.subscription_base import (  # noqa: F401 - the subscription contract
     ChangeHook,
     Notice,
@@ -150,7 +151,7 @@ class ContextStore(Protocol):
         ...
 
 
-class Store(EntityStore, ContextStore, SubscriptionStore, Protocol):
+class Store(EntityStore, ContextStore, SubscriptionStore, IngestStore, Protocol):
     """Everything a backend provides."""
 
 

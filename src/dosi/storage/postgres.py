@@ -39,6 +39,8 @@ from dosi.storage.temporal_sql import POSTGRES_DDL as TEMPORAL_DDL
 from dosi.storage.subscription_base import changes_of
 from dosi.storage.subscriptions_postgres import PostgresSubscriptions, record_notices
 from dosi.storage.subscriptions_sql import POSTGRES_DDL as SUBSCRIPTION_DDL
+from dosi.storage.ingest_postgres import PostgresIngest
+from dosi.storage.ingest_sql import POSTGRES_DDL as INGEST_DDL
 
 DIALECT = S.PgDialect()
 _STATS_SUM = DIALECT.sql(ST.STATS_SUM)
@@ -78,7 +80,7 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.execute("SET max_parallel_workers_per_gather = 0")
 
 
-class PostgresStore(PostgresTemporal, PostgresSubscriptions):
+class PostgresStore(PostgresTemporal, PostgresSubscriptions, PostgresIngest):
     """``Store`` and ``TemporalStore`` on PostgreSQL + PostGIS (see the module docstring)."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
@@ -108,6 +110,7 @@ class PostgresStore(PostgresTemporal, PostgresSubscriptions):
                 await conn.execute(POSTGRES)
                 await conn.execute(TEMPORAL_DDL)
                 await conn.execute(SUBSCRIPTION_DDL)
+                await conn.execute(INGEST_DDL)
                 await conn.execute(
                     "INSERT INTO dosi_meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
                     (SCHEMA_VERSION,),

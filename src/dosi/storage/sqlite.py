@@ -51,6 +51,8 @@ from dosi.storage.temporal_sqlite import SqliteTemporal, capture_history, purge_
 from dosi.storage.subscription_base import changes_of
 from dosi.storage.subscriptions_sql import SQLITE_DDL as SUBSCRIPTION_DDL
 from dosi.storage.subscriptions_sqlite import SqliteSubscriptions, record_notices
+from dosi.storage.ingest_sqlite import SqliteIngest
+from dosi.storage.ingest_sql import SQLITE_DDL as INGEST_DDL
 
 T = TypeVar("T")
 DIALECT = S.Dialect()
@@ -81,7 +83,7 @@ def sqlite_path(url: str) -> str:
     return rest.split("?", 1)[0]
 
 
-class SqliteStore(SqliteTemporal, SqliteSubscriptions):
+class SqliteStore(SqliteTemporal, SqliteSubscriptions, SqliteIngest):
     """``Store`` and ``TemporalStore`` on one SQLite file (see the module docstring)."""
 
     def __init__(self, path: str, *, readers: int = 3, tmpdir: str | None = None) -> None:
@@ -145,6 +147,7 @@ class SqliteStore(SqliteTemporal, SqliteSubscriptions):
         conn.executescript(SQLITE)
         conn.executescript(TEMPORAL_DDL)
         conn.executescript(SUBSCRIPTION_DDL)
+        conn.executescript(INGEST_DDL)
         conn.execute(
             "INSERT OR IGNORE INTO dosi_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
         )
