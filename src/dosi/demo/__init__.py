@@ -1,0 +1,1 @@
+"""The living demo city: a real district, simulated sources, real ingest paths."""
