@@ -41,6 +41,13 @@ class AlreadyExistsError(DosiError):
     title = "Already exists"
 
 
+class UnauthorizedError(DosiError):
+    """Credentials are missing or wrong (an ingest API key)."""
+
+    problem_type = "urn:dosi:errors:Unauthorized"
+    title = "Unauthorized"
+
+
 class ResourceNotFoundError(DosiError):
     problem_type = _BASE + "ResourceNotFound"
     title = "Resource not found"

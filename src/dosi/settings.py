@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     retention_batch: int = Field(default=10_000, description="rows per retention DELETE")
     temporal_max_instances: int = Field(
         default=1000, description="instances per entity in one temporal answer (then 206)")
+    ingest_max_record_bytes: int = Field(
+        default=256 * 1024, description="larger ingested records go to the dead-letter store")
     notify: bool = Field(default=True, description="deliver subscription notifications")
     notify_mode: str = Field(
         default="inline", description="inline: deliver in the API process; process: in a "

@@ -38,3 +38,10 @@ async def pipeline(store: Store) -> AsyncIterator[IngestPipeline]:  # noqa: F811
     ctx = ContextService(store, base_url="http://127.0.0.1:1")
     yield IngestPipeline(store, ctx, max_record_bytes=4096)
     await ctx.close()
+
+
+def aq_row(code: str = "111121", pm10: Any = "31", **kw: Any) -> dict[str, Any]:
+    """An AirKorea-like row (coordinates in EPSG:5186, central Seoul)."""
+    return {"stationCode": code, "stationName": "중구", "dataTime": "2026-11-25 14:00",
+            "pm10Value": pm10, "no2Value": "0.021", "dmX": "198245.05", "dmY": "551900.0",
+            **kw}

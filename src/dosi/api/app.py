@@ -15,14 +15,20 @@ from starlette.responses import Response
 
 from dosi import __version__
 from dosi.api import batch, contexts, discovery, entities, stream, subscriptions, temporal
+from dosi.api import datasets as datasets_api
+from dosi.api import ingest as ingest_api
+from dosi.api import models as models_api
 from dosi.api.deps import Hub
 from dosi.api.paths import NormalizePathMiddleware
 from dosi.api.problem import dosi_error_handler, problem_response, unexpected_error_handler
 from dosi.errors import BadRequestDataError, DosiError, InvalidRequestError, ResourceNotFoundError
+from dosi.ingest.pipeline import IngestPipeline
 from dosi.services.batch import BatchService
+from dosi.services.catalog import CatalogService
 from dosi.services.contexts import ContextService
 from dosi.services.discovery import DiscoveryService
 from dosi.services.entities import EntityService
+from dosi.services.ingest import IngestService
 from dosi.services.retention import history_policy, run_history_upkeep
 from dosi.services.subscriptions import DispatchSettings, SubscriptionService
 from dosi.services.temporal import TemporalService
@@ -43,6 +49,8 @@ async def build_hub(settings: Settings, store: Store | None = None) -> Hub:
         contexts_dir=settings.contexts_dir,
     )
     entity_service = EntityService(store)
+    pipeline = IngestPipeline(store, ctx, max_record_bytes=settings.ingest_max_record_bytes)
+    catalog = CatalogService(store, pipeline, ctx)
     return Hub(
         settings=settings,
         store=store,
@@ -66,6 +74,8 @@ async def build_hub(settings: Settings, store: Store | None = None) -> Hub:
             ),
             send_timeout=settings.notify_timeout,
         ),
+        catalog=catalog,
+        ingest=IngestService(store, pipeline, catalog),
     )
 
 
@@ -135,7 +145,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_middleware(NormalizePathMiddleware)
-    for module in (entities, batch, discovery, contexts, temporal, subscriptions, stream):
+    for module in (entities, batch, discovery, contexts, temporal, subscriptions, stream,
+                   datasets_api, models_api, ingest_api):
         app.include_router(module.router)
 
     @app.get("/health", tags=["ops"], summary="Liveness")

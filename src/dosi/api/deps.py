@@ -10,9 +10,11 @@ from starlette.requests import Request
 from dosi.api.media import RequestContext, context_items_of_body, parse_link_context, read_json
 from dosi.errors import BadRequestDataError, ResourceNotFoundError
 from dosi.services.batch import BatchService
+from dosi.services.catalog import CatalogService
 from dosi.services.contexts import ContextService
 from dosi.services.discovery import DiscoveryService
 from dosi.services.entities import EntityService
+from dosi.services.ingest import IngestService
 from dosi.services.subscriptions import SubscriptionService
 from dosi.services.temporal import TemporalService
 from dosi.settings import Settings
@@ -33,6 +35,8 @@ class Hub:
     discovery: DiscoveryService
     temporal: TemporalService
     subscriptions: SubscriptionService
+    catalog: CatalogService | None = None  # datasets, models, API keys (issue 5)
+    ingest: IngestService | None = None  # push, dead letters, quality (issue 5)
 
 
 def hub(request: Request) -> Hub:

@@ -18,6 +18,7 @@ STATUS: dict[type[e.DosiError], int] = {
     e.BadRequestDataError: 400,
     e.AlreadyExistsError: 409,
     e.ResourceNotFoundError: 404,
+    e.UnauthorizedError: 401,
     e.OperationNotSupportedError: 422,
     e.TooManyResultsError: 403,
     e.LdContextNotAvailableError: 503,
