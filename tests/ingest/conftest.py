@@ -12,6 +12,7 @@ from dosi.ingest.pipeline import IngestPipeline
 from dosi.services.contexts import ContextService
 from dosi.storage.base import Store
 from tests.contract.conftest import other_store, store, store_url  # noqa: F401
+from tests.integration.conftest import backend, client  # noqa: F401
 
 AQ_MAPPING: dict[str, Any] = {
     "type": "AirQualityObserved",

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 
 from tests.ingest.conftest import AQ_MAPPING, aq_dataset, aq_row
-from tests.integration.conftest import backend, client  # noqa: F401
 
 SDM_ENV = "https://smart-data-models.github.io/dataModel.Environment/context.jsonld"
 

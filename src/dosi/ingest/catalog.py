@@ -4,7 +4,7 @@ stored counters, and the catalog as DCAT-AP JSON-LD (harvestable by ckanext-dcat
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -82,7 +82,7 @@ def quality_figures(doc: dict[str, Any], q: QualityCounters,
 
     Timeliness: ``ok`` while the last record is at most 1.5 update intervals old,
     ``late`` up to 3 intervals, ``silent`` beyond that or when nothing ever came."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     total = q.accepted + q.flagged + q.rejected
     out: dict[str, Any] = {
         "dataset": doc["id"],

@@ -7,8 +7,12 @@ import hashlib
 import secrets
 from typing import Any
 
-from dosi.errors import AlreadyExistsError, BadRequestDataError, ResourceNotFoundError
-from dosi.errors import UnauthorizedError
+from dosi.errors import (
+    AlreadyExistsError,
+    BadRequestDataError,
+    ResourceNotFoundError,
+    UnauthorizedError,
+)
 from dosi.ingest.catalog import check_dataset, dcat_catalog
 from dosi.ingest.errors import MappingError
 from dosi.ingest.models import check_custom, compile_custom, sdm_context, sdm_index

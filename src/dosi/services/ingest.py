@@ -4,7 +4,7 @@ replay and quality figures (``/dosi/v1/ingest/{dataset}``, ``/dosi/v1/datasets/{
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dosi.errors import BadRequestDataError
@@ -60,7 +60,7 @@ class IngestService:
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
             raise BadRequestDataError("Idempotency-Key: 1 to 200 characters")
         one = bool((doc.get("mapping") or {}).get("records"))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         payloads = split_body(body, one)
         records = []
         for i, p in enumerate(payloads):
