@@ -1,5 +1,8 @@
 """The ``dosi`` command: ``serve`` runs the hub, ``demo`` runs it with a sample city,
-``export`` writes history to Parquet or CSV (``dosi.cli_export``)."""
+``export`` writes history to Parquet or CSV (``dosi.cli_export``); ``models``,
+``datasets``, ``ingest`` and ``import`` manage data models, the dataset catalog, dead
+letters and file imports (``dosi.cli_models``, ``cli_datasets``, ``cli_ingest``,
+``cli_import``)."""
 
 from __future__ import annotations
 
@@ -52,12 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--port", type=int, default=None, help="port (1026)")
         p.add_argument("--store", default=None,
                        help="sqlite:///path.db (default sqlite:///dosi.db) or postgresql://...")
-    from dosi import cli_export
+    from dosi import cli_datasets, cli_export, cli_import, cli_ingest, cli_models
 
-    cli_export.add_parser(sub)
+    groups = {"export": cli_export, "models": cli_models, "datasets": cli_datasets,
+              "ingest": cli_ingest, "import": cli_import}
+    for module in groups.values():
+        module.add_parser(sub)
     args = parser.parse_args(argv)
-    if args.command == "export":
-        return cli_export.run(args)
+    if args.command in groups:
+        return groups[args.command].run(args)  # type: ignore[no-any-return]
     if args.command in ("serve", "demo"):
         try:
             return _serve(args, sample=args.command == "demo")

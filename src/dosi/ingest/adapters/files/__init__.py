@@ -1,0 +1,1 @@
+"""The files adapter: ``dosi import FILE --dataset D [--mapping M]`` (``reader``)."""
