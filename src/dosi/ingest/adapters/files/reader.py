@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dosi.ingest.records import RawRecord, Verdict
@@ -143,7 +143,7 @@ async def import_file(
         report.rows += len(pending)
         await store.put_ingest_doc("checkpoint", ck_id, {
             "id": ck_id, "path": os.path.abspath(path), "dataset": dataset, "row": last,
-            "at": datetime.now(timezone.utc).isoformat()}, "upsert")
+            "at": datetime.now(UTC).isoformat()}, "upsert")
         if progress is not None:
             progress.update(len(pending))
         pending = []
@@ -151,7 +151,7 @@ async def import_file(
     for n, payload in iter_rows(path, fmt, encoding, delimiter):
         if n <= done:
             continue
-        pending.append(RawRecord(dataset, source, payload, datetime.now(timezone.utc),
+        pending.append(RawRecord(dataset, source, payload, datetime.now(UTC),
                                  key=f"file:{fp}:{n}", meta={"row": n}))
         last = n
         if len(pending) >= batch:
