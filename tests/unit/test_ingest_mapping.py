@@ -144,6 +144,20 @@ def test_sdm_validation_resolves_refs_offline(monkeypatch: pytest.MonkeyPatch) -
                                                        if k != "dateObserved"}))
 
 
+def test_subject_schemas_are_bundled() -> None:
+    reg = ModelRegistry()
+    w = {"id": "urn:ngsi-ld:WeatherObserved:1", "type": "WeatherObserved",
+         "dateObserved": {"type": "Property", "value": "2026-11-25T05:00:00Z"},
+         "location": {"type": "GeoProperty",
+                      "value": {"type": "Point", "coordinates": [126.97, 37.56]}},
+         "relativeHumidity": {"type": "Property", "value": 0.65}}
+    assert reg.validate(w) == []
+    # weather-schema.json (Weather-Commons): relativeHumidity is a fraction, not percent
+    [problem] = reg.validate({**w, "relativeHumidity": {"type": "Property", "value": 65}})
+    assert problem.startswith("relativeHumidity:") and "maximum" in problem
+    assert not any("weather-schema" in u for u in reg.unresolved)
+
+
 def test_custom_model_compiles_to_json_schema() -> None:
     model = {"name": "RiverLevel", "attributes": {
         "level": {"valueType": "number", "unitCode": "MTR", "required": True,

@@ -200,6 +200,26 @@ class Mapping:
         if not isinstance(attrs, dict):
             raise MappingError("attributes: an object of source field -> attribute")
         self.attrs = [_Attr(f, s) for f, s in attrs.items()]
+        self._times: dict[Any, str] = {}  # a source repeats its times and places: cached
+        self._places: dict[Any, tuple[float, float]] = {}
+
+    def _time(self, raw: Any, fmt: str | None) -> str:
+        key = (raw, fmt)
+        hit = self._times.get(key)
+        if hit is None:
+            if len(self._times) > 4096:
+                self._times.clear()
+            hit = self._times[key] = parse_time(raw, fmt, self.obs_zone)
+        return hit
+
+    def _point(self, x: Any, y: Any) -> tuple[float, float]:
+        key = (x, y)
+        hit = self._places.get(key)
+        if hit is None:
+            if len(self._places) > 65536:
+                self._places.clear()
+            hit = self._places[key] = CRS.to_wgs84(x, y, self.crs)
+        return hit
 
     def attribute_names(self) -> list[str]:
         names = [a.name for a in self.attrs]
@@ -235,7 +255,7 @@ class Mapping:
             raw = _get(row, self.obs_field)
             if _is_missing(raw, self.missing):
                 raise RecordError(f"time field {self.obs_field!r} is missing")
-            observed = parse_time(raw, self.obs_format, self.obs_zone)
+            observed = self._time(raw, self.obs_format)
         for a in self.attrs:
             inst = self._attribute(a, row, observed)
             if inst is not None:
@@ -264,8 +284,11 @@ class Mapping:
                 return {"type": "GeoProperty", "value": CRS.transform_geometry(geo, self.crs)}
             except (CRS.CrsError, KeyError, TypeError) as exc:
                 raise RecordError(f"{a.field}: {exc}") from None
-        value = parse_time(raw, None, self.obs_zone) if a.vtype == "datetime" else cast(
-            raw, a.vtype, a.field)
+        if a.vtype == "datetime":
+            fmt = self.obs_format if a.field == self.obs_field else None
+            value: Any = self._time(raw, fmt)
+        else:
+            value = cast(raw, a.vtype, a.field)
         if a.scale is not None and isinstance(value, (int, float)):
             value = value * a.scale
         inst: dict[str, Any] = {"type": "Property", "value": value}
@@ -295,7 +318,7 @@ class Mapping:
                 x, y = _get(row, xf), _get(row, yf)
                 if _is_missing(x, self.missing) or _is_missing(y, self.missing):
                     return None
-                lon, lat = CRS.to_wgs84(x, y, self.crs)
+                lon, lat = self._point(x, y)
                 return {"type": "Point", "coordinates": [lon, lat]}
             if isinstance(geometry, dict):
                 return CRS.transform_geometry(geometry, self.crs)

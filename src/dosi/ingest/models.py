@@ -161,15 +161,26 @@ class ModelRegistry:
 
     def __init__(self) -> None:
         from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
 
         self.unresolved: set[str] = set()
         resources_: list[tuple[str, Any]] = []
-        common = json.loads(_root().joinpath("common-schema.json").read_text("utf-8"))
-        for url in _COMMON_URLS:
-            resources_.append((url, Resource.from_contents(common)))
+
+        def add(urls: list[str], doc: Any) -> None:
+            res = Resource(contents=doc, specification=DRAFT202012)
+            resources_.extend((u, res) for u in urls)
+
+        add(list(_COMMON_URLS),
+            json.loads(_root().joinpath("common-schema.json").read_text("utf-8")))
         for _, schema in sdm_index().values():
             if "$id" in schema:
-                resources_.append((schema["$id"], Resource.from_contents(schema)))
+                add([schema["$id"]], schema)
+        for subject in (p for p in _root().iterdir() if p.is_dir()):
+            for f in (p for p in subject.iterdir() if p.name.endswith("-schema.json")):
+                doc = json.loads(f.read_text("utf-8"))  # a subject's shared definitions
+                add([f"https://smart-data-models.github.io/dataModel.{subject.name}/{f.name}",
+                     "https://raw.githubusercontent.com/smart-data-models/"
+                     f"dataModel.{subject.name}/master/{f.name}"], doc)
 
         def retrieve(uri: str) -> Any:  # never the network: unknown files are empty
             self.unresolved.add(uri)
@@ -212,8 +223,8 @@ class ModelRegistry:
         ref = node.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
             base = ref.split("#", 1)[0]
-            if base not in self._known:
-                self.unresolved.add(base)
+            if base not in self._known or not self._resolves(ref):
+                self.unresolved.add(ref if base in self._known else base)
                 node = {k: v for k, v in node.items() if k != "$ref"}
         return {k: self._prune(v) for k, v in node.items()}
 
@@ -227,6 +238,13 @@ class ModelRegistry:
             cls = validator_for(schema)
             v = self._validators[key] = cls(schema, registry=self._registry)
         return v
+
+    def _resolves(self, ref: str) -> bool:
+        try:
+            self._registry.resolver().lookup(ref)
+            return True
+        except Exception:  # noqa: BLE001 - a pointer into a part the bundled file lacks
+            return False
 
     def _inline(self, node: Any, base: str, resolver: Any, depth: int = 0) -> Any:
         """The schema with every $ref replaced by its target (for fastjsonschema)."""

@@ -237,7 +237,10 @@ class IngestPipeline:
                 it.status = "rejected"
                 it.reason = f"entity type {etype!r} is not the dataset's data model {model!r}"
                 return
-            problems += self.models.validate(e)
+            try:
+                problems += self.models.validate(e)
+            except Exception:  # noqa: BLE001 - a schema dosi cannot use is not the record's fault
+                log.exception("ingest: validation of %s failed", etype)
         if problems:
             it.reason = "; ".join(problems[:5])
             it.status = "flagged" if ds.doc.get("validation") == "flag" else "rejected"
