@@ -225,3 +225,54 @@ async def test_dead_letters_replay_and_quality(client: httpx.AsyncClient) -> Non
     r = await c.delete(f"/dosi/v1/datasets/airkorea/deadletters?id={letters[0]['id']}")
     assert r.json() == {"deleted": 1}
     assert (await c.get("/dosi/v1/datasets/airkorea/deadletters")).json() == []
+
+
+async def test_push_malformed_input_is_dead_lettered_while_good_records_flow(
+        tmp_path: Any) -> None:
+    from dosi.api.app import create_app
+    from dosi.settings import Settings
+
+    settings = Settings(store_url=f"sqlite:///{tmp_path}/push.db", max_body_bytes=64_000,
+                        ingest_max_record_bytes=4_000)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
+            mapping = {**AQ_MAPPING, "attributes": {
+                **AQ_MAPPING["attributes"],
+                "pm10Value": {"name": "pm10", "type": "number", "unitField": "pm10Unit",
+                              "units": {"㎍/㎥": "GQ"}}}}
+            await c.post("/dosi/v1/datasets", json=aq_dataset(mapping=mapping))
+            key = await make_key(c, "airkorea")
+            h = {"X-API-Key": key, "Content-Type": "application/json"}
+
+            def good(n: int) -> dict[str, Any]:
+                return aq_row(f"G{n}", "20", pm10Unit="㎍/㎥")
+
+            bad = [
+                (b'{"stationCode": "B1", "pm10Value": 3', "payload is not JSON"),
+                (json.dumps(aq_row("B2", "20", pm10Unit="mg/m3")).encode(), "unit 'mg/m3'"),
+                (json.dumps(aq_row("B3", "-20", pm10Unit="㎍/㎥")).encode(), "pm10"),
+                (json.dumps({"id": "urn:ngsi-ld:Vehicle:B4", "type": "Vehicle",
+                             "speed": {"type": "Property", "value": 3}}).encode(),
+                 "not the dataset's data model"),
+                (json.dumps(aq_row("B5", "20", pm10Unit="㎍/㎥", pad="x" * 8000)).encode(),
+                 "larger than the limit"),
+            ]
+            statuses = []
+            for n, (payload, _) in enumerate(bad):
+                r = await c.post("/dosi/v1/ingest/airkorea", json=good(n), headers=h)
+                statuses.append(r.json()["verdicts"][0]["status"])
+                r = await c.post("/dosi/v1/ingest/airkorea", content=payload, headers=h)
+                assert r.status_code == 200, r.text
+                statuses.append(r.json()["verdicts"][0]["status"])
+            assert statuses == ["accepted", "rejected"] * len(bad)
+            r = await c.post("/dosi/v1/ingest/airkorea", content=b"x" * 70_000, headers=h)
+            assert r.status_code == 413  # over the body limit: refused, never acknowledged
+            letters = (await c.get("/dosi/v1/datasets/airkorea/deadletters")).json()
+            assert [d["payload"].encode() for d in letters] == [p for p, _ in bad]
+            for d, (_, needle) in zip(letters, bad):
+                assert needle in d["reason"], (needle, d["reason"])
+            for n in range(len(bad)):
+                r = await c.get(f"/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualityObserved:G{n}")
+                assert r.status_code == 200

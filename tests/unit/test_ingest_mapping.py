@@ -179,3 +179,24 @@ def test_custom_model_compiles_to_json_schema() -> None:
                              "status": {"type": "Property", "value": "lost"}})
     assert len(problems) == 3 and any("unitCode 'CMT'" in p for p in problems)
     assert reg.attributes("RiverLevel") == ["level", "status", "refDevice"]
+
+
+def test_timeliness_late_and_silent() -> None:
+    from dosi.ingest.catalog import quality_figures
+    from dosi.storage.ingest_base import QualityCounters
+
+    ds = {"id": "d", "updateInterval": "PT1H"}
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def status(last: str | None) -> str:
+        q = QualityCounters(accepted=1, last_record_at=last, last_accepted_at=last)
+        return str(quality_figures(ds, q, now)["timeliness"]["status"])
+
+    assert status("2026-11-25T11:10:00.000Z") == "ok"
+    assert status("2026-11-25T10:00:00.000Z") == "late"  # 2 intervals
+    assert status("2026-11-25T08:00:00.000Z") == "silent"  # 4 intervals
+    assert status(None) == "silent"  # nothing ever came
+    q = QualityCounters(accepted=6, flagged=2, rejected=2, attrs_present=30, attrs_expected=40)
+    fig = quality_figures({"id": "d"}, q, now)
+    assert fig["validity"]["ratio"] == 0.8 and fig["validity"]["cleanRatio"] == 0.6
+    assert fig["completeness"]["ratio"] == 0.75 and fig["timeliness"]["status"] == "unknown"
