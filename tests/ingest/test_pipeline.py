@@ -105,3 +105,29 @@ async def test_unknown_dataset_is_dead_lettered(store: Store, pipeline: IngestPi
     [v] = await pipeline.submit([rec(row(), dataset="nowhere")])
     assert v.status == "rejected" and "unknown dataset" in (v.reason or "")
     assert (await store.list_dead_letters("nowhere", 10))[1] == 1
+
+
+async def test_dataset_retention_prunes_old_history(
+        store: Store, pipeline: IngestPipeline) -> None:
+    from dosi.services.catalog import CatalogService
+    from dosi.services.retention import retention_pass
+    from dosi.storage.base import HistoryQuery
+
+    await store.put_ingest_doc("dataset", "airkorea", aq_dataset(retention="P30D"), "create")
+    old = json.dumps({**json.loads(row("R1")), "dataTime": "2020-01-01 10:00"}).encode()
+    await pipeline.submit([rec(old), rec(row("R1"))])  # 2020 and 2026-11-25, one batch
+    catalog = CatalogService(store, pipeline, pipeline.contexts)
+    rules = await catalog.retention_rules()
+    assert [(r.keep_ms, r.tenant, r.type) for r in rules] == [
+        (30 * 86_400_000, "", "https://smartdatamodels.org/dataModel.Environment/"
+                              "AirQualityObserved")]
+    eid = "urn:ngsi-ld:AirQualityObserved:R1"
+
+    async def observed() -> list[int | None]:
+        hist = await store.history("", [eid], HistoryQuery(attrs=(PM10,)))  # type: ignore[attr-defined]
+        return sorted(i.observed_at for h in hist.values() for i in h.instances)
+
+    y2020, y2026 = 1577840400000, 1795582800000  # 2020-01-01 01:00Z, 2026-11-25 05:00Z
+    assert await observed() == [y2020, y2026]  # both observations of the batch are kept
+    assert await retention_pass(store, rules, 1000) > 0  # type: ignore[arg-type]
+    assert await observed() == [y2026]

@@ -109,7 +109,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             from dosi.services.sample import load_sample
 
             await load_sample(hub)
-        upkeep = run_history_upkeep(hub.store, settings)  # type: ignore[arg-type]
+        upkeep = run_history_upkeep(hub.store, settings,  # type: ignore[arg-type]
+                                    more_rules=hub.catalog.retention_rules)  # type: ignore[union-attr]
         worker = None
         if settings.notify and settings.notify_mode == "process":
             from dosi.notify.worker import WorkerProcess

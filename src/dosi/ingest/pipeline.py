@@ -251,6 +251,7 @@ class IngestPipeline:
         now = now_iso()
         tenant = ds.doc.get("tenant") or ""
         write_ops: list[WriteOp] = []
+        parsed_all: list[dict[str, Any]] = []
         owners: list[_Item] = []
         for it in items:
             parsed = []
@@ -269,9 +270,20 @@ class IngestPipeline:
                     return p if cur is None else ops.append_attrs(cur, p, p["id"], now)
 
                 write_ops.append(WriteOp(p["id"], fn))
+                parsed_all.append(p)
                 owners.append(it)
         if not write_ops:
             return
+        # several observations of one entity in a batch: the store records history as
+        # the difference made by the whole write, so each op names its instances
+        # (explicit history rows; a re-sent instance with the same observedAt replaces)
+        seen: dict[str, int] = {}
+        for op in write_ops:
+            seen[op.entity_id] = seen.get(op.entity_id, 0) + 1
+        for op, p in zip(write_ops, parsed_all):
+            if seen[op.entity_id] > 1:
+                op.history = [(iri, inst) for iri, insts in p["attrs"].items()
+                              for inst in insts]
         for op_result, it in zip(await self.store.write(tenant, write_ops), owners):
             if op_result.error is not None and it.status != "rejected":
                 it.status = "rejected"

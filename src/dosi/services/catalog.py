@@ -13,12 +13,12 @@ from dosi.errors import (
     ResourceNotFoundError,
     UnauthorizedError,
 )
-from dosi.ingest.catalog import check_dataset, dcat_catalog
+from dosi.ingest.catalog import check_dataset, dcat_catalog, duration_seconds
 from dosi.ingest.errors import MappingError
 from dosi.ingest.models import check_custom, compile_custom, sdm_context, sdm_index
 from dosi.ingest.pipeline import IngestPipeline
 from dosi.ngsild.values import now_iso
-from dosi.storage.base import Store
+from dosi.storage.base import RetentionRule, Store
 
 Doc = dict[str, Any]
 
@@ -105,6 +105,18 @@ class CatalogService:
             return (await self.contexts.resolve(ctx)).expand(model)
         except Exception:  # noqa: BLE001 - the short name still identifies the model
             return model
+
+    async def retention_rules(self) -> list[RetentionRule]:
+        """The ``retention`` of datasets as history retention rules for their entity
+        type in their tenant (the history upkeep task reads them at each run). The rule
+        covers every entity of that type in the tenant, whichever way it came in."""
+        rules = []
+        for d in await self.list_datasets():
+            if d.get("retention") and d.get("dataModel"):
+                keep_ms = int(duration_seconds(d["retention"]) * 1000)
+                type_iri = await self._type_iri(d["dataModel"], d.get("context"))
+                rules.append(RetentionRule(keep_ms, d.get("tenant") or "", type_iri))
+        return rules
 
     # --- custom models ---
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from dosi.ngsild.temporal import parse_duration
 from dosi.settings import Settings
@@ -41,13 +42,18 @@ async def retention_pass(store: TemporalStore, rules: list[RetentionRule], batch
     return await store.enforce_retention(rules, int(time.time() * 1000), batch)
 
 
-def run_history_upkeep(store: TemporalStore, settings: Settings) -> asyncio.Task[None] | None:
+def run_history_upkeep(
+    store: TemporalStore,
+    settings: Settings,
+    more_rules: Callable[[], Awaitable[list[RetentionRule]]] | None = None,
+) -> asyncio.Task[None] | None:
     """Start the background loop that keeps history in shape: rollups every
     ``history_upkeep_interval`` seconds, retention every ``retention_interval`` (when
-    rules are configured). None when history is off."""
+    rules are configured; ``more_rules``: rules read at each run, e.g. the retention
+    of the datasets in the catalog). None when history is off."""
     if not settings.history:
         return None
-    rules = retention_rules(settings)
+    configured = retention_rules(settings)
 
     async def loop() -> None:
         last_retention = 0.0
@@ -55,6 +61,7 @@ def run_history_upkeep(store: TemporalStore, settings: Settings) -> asyncio.Task
             now = time.time()
             try:
                 await store.maintain_history(int(now * 1000))
+                rules = configured + (await more_rules() if more_rules else [])
                 if rules and now - last_retention >= settings.retention_interval:
                     last_retention = now
                     n = await retention_pass(store, rules, settings.retention_batch)
