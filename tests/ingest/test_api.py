@@ -276,3 +276,22 @@ async def test_push_malformed_input_is_dead_lettered_while_good_records_flow(
             for n in range(len(bad)):
                 r = await c.get(f"/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualityObserved:G{n}")
                 assert r.status_code == 200
+
+
+async def test_push_message_id_from_the_payload(client: httpx.AsyncClient) -> None:
+    c = client
+    mapping = {**AQ_MAPPING, "messageId": "msgId"}
+    await c.post("/dosi/v1/datasets", json=aq_dataset(mapping=mapping))
+    key = await make_key(c, "airkorea")
+    batch = [aq_row("M1", "20", msgId="a-1"), aq_row("M2", "21", msgId="a-2")]
+    first = await c.post("/dosi/v1/ingest/airkorea", json=batch, headers={"X-API-Key": key})
+    assert first.json()["accepted"] == 2
+    again = [aq_row("M1", "99", msgId="a-1"), aq_row("M3", "22", msgId="a-3")]
+    r = await c.post("/dosi/v1/ingest/airkorea", json=again, headers={"X-API-Key": key})
+    assert r.json()["accepted"] == 2  # a-1 answers as before, a-3 is new
+    q = (await c.get("/dosi/v1/datasets/airkorea/quality")).json()
+    assert q["validity"]["accepted"] == 3
+    e = (await c.get("/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualityObserved:M1",
+                     params={"options": "keyValues"})).json()
+    pm10 = [v for k, v in e.items() if k.endswith("pm10")]
+    assert pm10 == [20]  # the re-sent a-1 changed nothing

@@ -30,7 +30,7 @@ _FIELD = re.compile(r"\{([^{}]+)\}")
 _ATTR_KEYS = {"name", "kind", "type", "unitCode", "unitField", "units", "object", "required",
               "scale"}
 _TOP_KEYS = {"type", "id", "context", "records", "observedAt", "missing", "location",
-             "attributes", "crs"}
+             "attributes", "crs", "messageId"}
 
 
 def load_mapping_text(text: str) -> dict[str, Any]:
@@ -186,6 +186,7 @@ class Mapping:
         ctx = spec.get("context") or default_context or []
         self.context = [ctx] if isinstance(ctx, str) else list(ctx)
         self.records_path = spec.get("records")
+        self.message_id: str | None = spec.get("messageId")  # field naming the message
         self.missing = set(spec.get("missing", ["", "-"]))
         obs = spec.get("observedAt")
         if isinstance(obs, str):

@@ -33,6 +33,17 @@ def split_body(body: bytes, one_record: bool) -> list[bytes]:
     return [body]
 
 
+def message_key(payload: bytes, field: str, source: str) -> str | None:
+    """The idempotency key from the message's own id (the mapping's ``messageId``)."""
+    from dosi.ingest.mapping import _get
+
+    try:
+        value = _get(json.loads(payload), field)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return f"push:{source}:id:{value}" if isinstance(value, (str, int)) and value != "" else None
+
+
 def dead_letter_json(d: DeadLetter) -> Doc:
     try:
         payload: Any = d.payload.decode("utf-8")
@@ -63,10 +74,13 @@ class IngestService:
         now = datetime.now(UTC)
         payloads = split_body(body, one)
         records = []
+        id_field = (doc.get("mapping") or {}).get("messageId")
         for i, p in enumerate(payloads):
             key = None
             if idempotency_key is not None:
                 key = f"push:{source}:{idempotency_key}" + (f"#{i}" if len(payloads) > 1 else "")
+            elif id_field:
+                key = message_key(p, id_field, source)
             records.append(RawRecord(ds_id, f"push:{source}", p, now, key=key,
                                      meta={"index": i} if len(payloads) > 1 else {}))
         return await self.pipeline.submit(records)
