@@ -210,6 +210,8 @@ async def test_dead_letters_replay_and_quality(client: httpx.AsyncClient) -> Non
     q = (await c.get("/dosi/v1/datasets/airkorea/quality")).json()
     assert q["validity"]["rejected"] == 4 and q["validity"]["ratio"] == 0
     assert q["timeliness"]["status"] == "ok"
+    [every] = (await c.get("/dosi/v1/quality")).json()
+    assert every["dataset"] == "airkorea" and every["validity"] == q["validity"]
     # fix the mapping, replay: the three rows pass and leave; the broken JSON stays
     await c.put("/dosi/v1/datasets/airkorea", json=aq_dataset())
     r = await c.post("/dosi/v1/datasets/airkorea/deadletters/replay")

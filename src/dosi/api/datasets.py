@@ -115,6 +115,11 @@ async def quality(request: Request, ds_id: str) -> Response:
     return json_response(await ingest_of(request).quality(ds_id))
 
 
+@router.get("/quality", summary="Quality figures of every dataset (late and silent sources)")
+async def quality_all(request: Request) -> Response:
+    return json_response(await ingest_of(request).quality_all())
+
+
 @router.get("/datasets/{ds_id}/keys", summary="API keys of the HTTP push adapter")
 async def list_keys(request: Request, ds_id: str) -> Response:
     await catalog_of(request).get_dataset(ds_id)
