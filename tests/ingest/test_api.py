@@ -102,6 +102,30 @@ async def test_dcat_catalog_shape(client: httpx.AsyncClient) -> None:
     url = dist["dcat:accessURL"]["@id"]
     assert "/ngsi-ld/v1/entities?type=" in url and "AirQualityObserved" in url
     assert by_id["aq-daily"]["prov:wasDerivedFrom"] == [{"@id": aq["@id"]}]
+    # read as RDF the way ckanext-dcat's harvester does (rdflib graph, DCAT terms)
+    import rdflib
+    from rdflib.namespace import DCAT, DCTERMS, FOAF, PROV, RDF
+
+    g = rdflib.Graph().parse(data=r.text, format="json-ld")
+    locn = rdflib.Namespace("http://www.w3.org/ns/locn#")
+    datasets = set(g.subjects(RDF.type, DCAT.Dataset))
+    assert len(datasets) == 2 and len(set(g.subjects(RDF.type, DCAT.Catalog))) == 1
+    ds = rdflib.URIRef(aq["@id"])
+    assert str(g.value(ds, DCTERMS.title)) == "Air quality, Seoul"
+    assert {str(k) for k in g.objects(ds, DCAT.keyword)} == {"air", "pm10"}
+    assert str(g.value(g.value(ds, DCTERMS.publisher), FOAF.name)) == \
+        "Korea Environment Corporation"
+    assert g.value(ds, DCTERMS.license) == rdflib.URIRef(
+        "https://www.kogl.or.kr/info/licenseType1.do")
+    spatial = g.value(ds, DCTERMS.spatial)
+    assert (spatial, RDF.type, DCTERMS.Location) in g
+    lit = g.value(spatial, locn.geometry)
+    assert str(lit.datatype).endswith("vnd.geo+json") and json.loads(str(lit)) == region
+    dist = g.value(ds, DCAT.distribution)
+    assert (dist, RDF.type, DCAT.Distribution) in g
+    assert str(g.value(dist, DCAT.accessURL)) == url
+    derived = rdflib.URIRef(by_id["aq-daily"]["@id"])
+    assert g.value(derived, PROV.wasDerivedFrom) == ds
     # the distribution URL answers (the expanded type needs no Link header)
     path = url.split("://", 1)[1].split("/", 1)[1]
     assert (await c.get("/" + path)).status_code == 200

@@ -139,3 +139,48 @@ def test_cli_import_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "0 dead letters" in capsys.readouterr().out
     assert dosi_main(["datasets", "get", "nowhere", "--store", store]) == 1
     assert "no dataset nowhere" in capsys.readouterr().err
+
+
+def test_cli_models_and_datasets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = f"sqlite:///{tmp_path}/cli.db"
+    (tmp_path / "model.yaml").write_text("""
+name: RiverLevel
+attributes:
+  level: {kind: Property, valueType: number, unitCode: MTR, required: true, minimum: 0}
+""", encoding="utf-8")
+    (tmp_path / "bad.yaml").write_text("name: X\nattributes: {level: {kind: Thing}}\n",
+                                       encoding="utf-8")
+    (tmp_path / "ds.yaml").write_text("""
+id: river
+title: River gauges
+dataModel: RiverLevel
+updateInterval: PT10M
+keywords: [water]
+""", encoding="utf-8")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        rc = dosi_main([*args, "--store", store])
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    assert run("models", "create", str(tmp_path / "model.yaml"))[0] == 0
+    rc, _, err = run("models", "create", str(tmp_path / "bad.yaml"))
+    assert rc == 1 and "kind" in err
+    rc, out, _ = run("models", "list", "--bundled")
+    assert "RiverLevel\t(custom, 1 attributes)" in out and "AirQualityObserved" in out
+    rc, out, _ = run("models", "schema", "RiverLevel")
+    assert json.loads(out)["properties"]["level"] == {"type": "number", "minimum": 0}
+    assert run("datasets", "create", str(tmp_path / "ds.yaml"))[0] == 0
+    rc, out, _ = run("datasets", "key-create", "river", "--source", "kwater")
+    assert rc == 0 and "dosi_" in out
+    rc, out, _ = run("datasets", "keys", "river")
+    assert "\tkwater\t" in out
+    rc, out, _ = run("datasets", "catalog", "--base-url", "http://hub.example")
+    [ds] = json.loads(out)["dcat:dataset"]
+    assert ds["@id"] == "http://hub.example/dosi/v1/datasets/river"
+    rc, out, _ = run("ingest", "quality", "river")
+    assert json.loads(out)["timeliness"]["status"] == "silent"  # nothing came yet
+    rc, _, err = run("models", "delete", "RiverLevel")
+    assert rc == 1 and "river" in err  # in use
+    assert run("datasets", "delete", "river")[0] == 0
+    assert run("models", "delete", "RiverLevel")[0] == 0
