@@ -205,6 +205,8 @@ class IngestPipeline:
 
     def _map(self, ds: _Dataset | None, dataset: str, it: _Item) -> None:
         rec = it.record
+        if isinstance(rec.payload, str):  # tolerated: kept as UTF-8 bytes
+            rec.payload = rec.payload.encode()
         if ds is None:
             it.status, it.reason = "rejected", f"unknown dataset {dataset!r}"
             return
