@@ -41,7 +41,9 @@ async def services(store_url: str | None) -> AsyncIterator[Services]:
     from dosi.ingest.pipeline import IngestPipeline
     from dosi.services.catalog import CatalogService
     from dosi.services.contexts import ContextService
+    from dosi.services.entities import EntityService
     from dosi.services.ingest import IngestService
+    from dosi.services.subscriptions import SubscriptionService
     from dosi.settings import Settings
     from dosi.storage.base import open_store
 
@@ -52,9 +54,14 @@ async def services(store_url: str | None) -> AsyncIterator[Services]:
                          contexts_dir=settings.contexts_dir)
     pipeline = IngestPipeline(store, ctx, max_record_bytes=settings.ingest_max_record_bytes)
     catalog = CatalogService(store, pipeline, ctx)
+    # writes from the CLI notify subscribers too: their notifications go to the outbox,
+    # which the hub delivers from (now if it runs, else when it starts)
+    subs = SubscriptionService(store, ctx, EntityService(store))
+    await subs.start(hook=True, deliver=False)
     try:
         yield Services(store, ctx, pipeline, catalog, IngestService(store, pipeline, catalog))
     finally:
+        await subs.stop()
         await ctx.close()
         await store.close()
 
