@@ -137,6 +137,12 @@ def test_cli_import_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "5 accepted, 0 flagged, 0 still rejected" in capsys.readouterr().out
     assert dosi_main(["ingest", "deadletters", "airkorea", "--store", store]) == 0
     assert "0 dead letters" in capsys.readouterr().out
+    # a dataset deleted and created again imports the same file again from the start
+    assert dosi_main(["datasets", "delete", "airkorea", "--store", store]) == 0
+    assert dosi_main(["datasets", "create", str(tmp_path / "ds2.json"), "--store", store]) == 0
+    assert dosi_main(["import", str(tmp_path / "aq.csv"), "--dataset", "airkorea",
+                      "--quiet", "--store", store]) == 0
+    assert "5 rows imported: 5 accepted" in capsys.readouterr().out
     assert dosi_main(["datasets", "get", "nowhere", "--store", store]) == 1
     assert "no dataset nowhere" in capsys.readouterr().err
 

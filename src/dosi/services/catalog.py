@@ -84,6 +84,9 @@ class CatalogService:
             raise ResourceNotFoundError(f"no dataset {ds_id}")
         for key in await self.list_keys(ds_id):
             await self.delete_key(ds_id, key["keyId"])
+        for ck in await self.store.list_ingest_docs("checkpoint"):  # file imports start over
+            if ck.get("dataset") == ds_id:
+                await self.store.delete_ingest_doc("checkpoint", ck["id"])
         self.pipeline.invalidate(ds_id)
 
     async def catalog(self, base_url: str) -> Doc:
