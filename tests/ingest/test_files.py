@@ -190,3 +190,15 @@ keywords: [water]
     assert rc == 1 and "river" in err  # in use
     assert run("datasets", "delete", "river")[0] == 0
     assert run("models", "delete", "RiverLevel")[0] == 0
+
+
+async def test_cp949_csv(tmp_path: Path, store: Store, pipeline: IngestPipeline) -> None:
+    await store.put_ingest_doc("dataset", "airkorea", aq_dataset(), "create")
+    path = tmp_path / "old.csv"
+    row = aq_row("K1", "33", stationName="종로구")
+    path.write_bytes((",".join(row) + "\n" + ",".join(row.values()) + "\n").encode("cp949"))
+    report = await import_file(str(path), "airkorea", pipeline.submit, store, encoding="cp949")
+    assert report.counts["accepted"] == 1, report.reasons
+    e = await store.get("", "urn:ngsi-ld:AirQualityObserved:K1")
+    [name] = [v[0]["value"] for k, v in e["attrs"].items() if k.endswith("/name")]
+    assert name == "종로구"
