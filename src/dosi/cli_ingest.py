@@ -86,7 +86,11 @@ def read_doc(path: str) -> Any:
     """A JSON or YAML document from a file ("-": standard input)."""
     import yaml
 
-    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    if path == "-":
+        text = sys.stdin.read()
+    else:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

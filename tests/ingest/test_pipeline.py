@@ -119,8 +119,7 @@ async def test_dataset_retention_prunes_old_history(
     catalog = CatalogService(store, pipeline, pipeline.contexts)
     rules = await catalog.retention_rules()
     assert [(r.keep_ms, r.tenant, r.type) for r in rules] == [
-        (30 * 86_400_000, "", "https://smartdatamodels.org/dataModel.Environment/"
-                              "AirQualityObserved")]
+        (30 * 86_400_000, "", "https://smartdatamodels.org/dataModel.Environment/AirQualityObserved")]
     eid = "urn:ngsi-ld:AirQualityObserved:R1"
 
     async def observed() -> list[int | None]:

@@ -178,9 +178,10 @@ class ModelRegistry:
         for subject in (p for p in _root().iterdir() if p.is_dir()):
             for f in (p for p in subject.iterdir() if p.name.endswith("-schema.json")):
                 doc = json.loads(f.read_text("utf-8"))  # a subject's shared definitions
+                raw = ("https://raw.githubusercontent.com/smart-data-models/"
+                       f"dataModel.{subject.name}/master/{f.name}")
                 add([f"https://smart-data-models.github.io/dataModel.{subject.name}/{f.name}",
-                     "https://raw.githubusercontent.com/smart-data-models/"
-                     f"dataModel.{subject.name}/master/{f.name}"], doc)
+                     raw], doc)
 
         def retrieve(uri: str) -> Any:  # never the network: unknown files are empty
             self.unresolved.add(uri)

@@ -241,7 +241,7 @@ class IngestPipeline:
                 return
             try:
                 problems += self.models.validate(e)
-            except Exception:  # noqa: BLE001 - a schema dosi cannot use is not the record's fault
+            except Exception:
                 log.exception("ingest: validation of %s failed", etype)
         if problems:
             it.reason = "; ".join(problems[:5])
