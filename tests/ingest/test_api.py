@@ -65,7 +65,10 @@ async def test_dataset_crud_and_problem_details(client: httpx.AsyncClient) -> No
     changed = {**aq_dataset(), "title": "Air quality, Jung-gu"}
     r = await c.put("/dosi/v1/datasets/airkorea", json=changed)
     assert r.status_code == 200
-    assert (await c.get("/dosi/v1/datasets/airkorea")).json()["title"] == "Air quality, Jung-gu"
+    got = (await c.get("/dosi/v1/datasets/airkorea")).json()
+    assert got["title"] == "Air quality, Jung-gu" and got["modifiedAt"] >= got["createdAt"]
+    r = await c.put("/dosi/v1/datasets/airkorea", json={**got, "createdAt": "1999"})
+    assert r.json()["createdAt"] == got["createdAt"]  # system members: the client's ignored
     r = await c.delete("/dosi/v1/datasets/airkorea")  # another dataset derives from it
     assert r.status_code == 400 and "derived" in r.json()["detail"]
     assert (await c.delete("/dosi/v1/datasets/airkorea-daily")).status_code == 204
@@ -102,6 +105,7 @@ async def test_dcat_catalog_shape(client: httpx.AsyncClient) -> None:
     url = dist["dcat:accessURL"]["@id"]
     assert "/ngsi-ld/v1/entities?type=" in url and "AirQualityObserved" in url
     assert by_id["aq-daily"]["prov:wasDerivedFrom"] == [{"@id": aq["@id"]}]
+    assert aq["dct:issued"]["@type"] == "xsd:dateTime" and "dct:modified" in aq
     # read as RDF the way ckanext-dcat's harvester does (rdflib graph, DCAT terms)
     import rdflib
     from rdflib.namespace import DCAT, DCTERMS, FOAF, PROV, RDF

@@ -17,7 +17,7 @@ from dosi.storage.ingest_base import QualityCounters
 DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FIELDS = {"id", "title", "description", "provider", "license", "keywords", "updateInterval",
            "region", "dataModel", "personalData", "retention", "derivedFrom", "mapping",
-           "validation", "tenant", "context"}
+           "validation", "tenant", "context", "createdAt", "modifiedAt"}
 _GEOMETRIES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
                "MultiPolygon")
 
@@ -169,6 +169,9 @@ def _dataset(d: dict[str, Any], base: str, type_iris: dict[str, str]) -> dict[st
     }
     if d.get("description"):
         out["dct:description"] = d["description"]
+    for key, term in (("createdAt", "dct:issued"), ("modifiedAt", "dct:modified")):
+        if d.get(key):
+            out[term] = {"@value": d[key], "@type": "xsd:dateTime"}
     if d.get("provider"):
         out["dct:publisher"] = {"@type": "foaf:Agent", "foaf:name": d["provider"]}
     if d.get("license"):

@@ -51,6 +51,8 @@ class CatalogService:
 
     async def create_dataset(self, doc: Any) -> Doc:
         doc = await self._check_dataset(doc)
+        now = now_iso()
+        doc = {**doc, "createdAt": now, "modifiedAt": now}  # system members, not the client's
         if not await self.store.put_ingest_doc("dataset", doc["id"], doc, "create"):
             raise AlreadyExistsError(f"dataset {doc['id']} exists")
         self.pipeline.invalidate(doc["id"])
@@ -62,6 +64,10 @@ class CatalogService:
             if doc["id"] != ds_id:
                 raise BadRequestDataError("the id in the body differs from the one in the path")
         doc = await self._check_dataset(doc)
+        before = await self.store.get_ingest_doc("dataset", ds_id)
+        if before is None:
+            raise ResourceNotFoundError(f"no dataset {ds_id}")
+        doc = {**doc, "createdAt": before.get("createdAt", now_iso()), "modifiedAt": now_iso()}
         if not await self.store.put_ingest_doc("dataset", ds_id, doc, "replace"):
             raise ResourceNotFoundError(f"no dataset {ds_id}")
         self.pipeline.invalidate(ds_id)
