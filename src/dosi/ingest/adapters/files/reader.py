@@ -137,8 +137,8 @@ async def import_file(
         verdicts = await submit(pending)
         for v in verdicts:
             report.counts[v.status] += 1
-            if v.status == "rejected" and v.reason:
-                short = v.reason[:80]
+            if v.status != "accepted" and v.reason:
+                short = f"{v.status}: {v.reason[:80]}"
                 report.reasons[short] = report.reasons.get(short, 0) + 1
         report.rows += len(pending)
         await store.put_ingest_doc("checkpoint", ck_id, {
