@@ -258,3 +258,63 @@ async def test_aggregates_stay_exact_through_rollups_late_data_and_edits(store: 
     await store.maintain_history(now)  # type: ignore[attr-defined]
     assert [v["avg"] for _, v in await answer()] == expected
     assert [v["totalCount"] for _, v in await answer()] == [2, 1, 2]
+
+
+async def test_aggregates_stay_exact_when_a_day_is_rolled_up_in_parts(store: Store) -> None:
+    """Rollups kept per day (PostgreSQL): a day rolled up in two steps, hourly and
+    daily periods, an unaligned window, a deleted instance and retention give the
+    answers of the raw rows."""
+    eid = urn("car")
+    hist = [(SPEED, observed(10 * k, 30 * k)[0]) for k in range(12)]  # 12:00 .. 17:30
+    await write(store, eid, create(entity(eid, speed=observed(110, 330))), history=hist)
+    start = to_ms(obs(0))
+    hourly = AggregateQuery(
+        time=TimeFilter("between", start, to_ms(obs(360))),
+        methods=("avg", "sum", "min", "totalCount"),
+        period=Duration(ms=3_600_000),
+        origin=start,
+    )
+    daily = AggregateQuery(
+        time=TimeFilter("between", to_ms("2020-08-01T00:00:00Z"), to_ms("2020-08-02T00:00:00Z")),
+        methods=("avg", "max", "totalCount"),
+        period=Duration(ms=86_400_000),
+        origin=to_ms("2020-08-01T00:00:00Z"),
+    )
+    window = AggregateQuery(  # from 13:30 to 16:00: not whole hours at the start
+        time=TimeFilter("between", to_ms(obs(90)), to_ms(obs(240))),
+        methods=("sum", "totalCount"),
+        period=Duration(ms=3_600_000),
+        origin=to_ms(obs(90)),
+    )
+
+    async def answers() -> list[list[tuple[int, dict[str, Any]]]]:
+        out = []
+        for q in (hourly, daily, window):
+            got = await store.aggregate("", [eid], q)  # type: ignore[attr-defined]
+            [series] = got[eid]
+            out.append([(s, v) for s, _, v in series.as_dicts()])
+        return out
+
+    raw = await answers()
+    assert [v["avg"] for _, v in raw[0]] == [5.0, 25.0, 45.0, 65.0, 85.0, 105.0]
+    assert raw[1] == [(to_ms("2020-08-01T00:00:00Z"), {"avg": 55.0, "max": 110, "totalCount": 12})]
+    assert [v["sum"] for _, v in raw[2]] == [30 + 40, 50 + 60, 70]
+    await store.maintain_history(to_ms(obs(190)))  # type: ignore[attr-defined]  # 12:00-15:00
+    assert await answers() == raw
+    await store.maintain_history(to_ms("2021-01-01T00:00:00Z"))  # type: ignore[attr-defined]
+    assert await answers() == raw
+    h = await store.history("", [eid], HistoryQuery(attrs=(SPEED,)))  # type: ignore[attr-defined]
+    gone = h[eid].instances[3]  # 13:30, value 30
+    assert await store.delete_instance("", eid, SPEED, gone.instance_id)  # type: ignore[attr-defined]
+    await store.maintain_history(to_ms("2021-01-01T00:00:00Z"))  # type: ignore[attr-defined]
+    after = await answers()
+    assert [v["avg"] for _, v in after[0]] == [5.0, 20.0, 45.0, 65.0, 85.0, 105.0]
+    assert after[1][0][1]["totalCount"] == 11
+    assert [v["sum"] for _, v in after[2]] == [40, 110, 70]
+    keep = to_ms("2021-01-01T00:00:00Z") - to_ms(obs(150))  # keep from 14:30 on
+    rule = RetentionRule(keep_ms=keep)
+    await store.enforce_retention([rule], to_ms("2021-01-01T00:00:00Z"), 100)  # type: ignore[attr-defined]
+    await store.maintain_history(to_ms("2021-01-01T00:00:00Z"))  # type: ignore[attr-defined]
+    kept = await answers()
+    assert [v["totalCount"] for _, v in kept[0]] == [1, 2, 2, 2]
+    assert kept[1][0][1] == {"avg": 80.0, "max": 110, "totalCount": 7}

@@ -193,7 +193,9 @@ def test_render_normalized_and_simplified() -> None:
 
 
 def test_render_aggregated() -> None:
-    s = AggregateSeries(EX + "speed", "", "Property", ("avg", "sum"), [(0, 3_600_000, (1.5, None))])
+    s = AggregateSeries.of_buckets(
+        EX + "speed", "", "Property", ("avg", "sum"), [(0, 3_600_000, (1.5, None))]
+    )
     body = render_aggregated("urn:x", [EX + "Car"], [s], CTX, TemporalView("aggregatedValues"))
     assert body["speed"] == {
         "type": "Property",

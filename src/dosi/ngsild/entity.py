@@ -64,7 +64,9 @@ _CONTENT_KEY = {
 
 
 def content_key(kind: str) -> str:
-    return _CONTENT_KEY[kind]
+    """The member holding an attribute's content (``value``, ``object``, ...) for its
+    kind; ``value`` for an unknown kind. The one map of kinds to content members."""
+    return _CONTENT_KEY.get(kind, "value")
 
 
 def _geometry_validator():  # late import: geo validation lives with the geo-query code

@@ -47,7 +47,9 @@ class SeriesRecord(Protocol):
     dataset: str
     kind: str
     methods: tuple[str, ...]
-    buckets: list[tuple[int, int, tuple[Any, ...]]]
+    starts: list[int]
+    ends: list[int]
+    columns: list[list[Any]]
 
 
 @dataclass(frozen=True)
@@ -179,13 +181,9 @@ def render_aggregated(
         item: dict[str, Any] = {"type": s.kind}
         if s.dataset:
             item["datasetId"] = s.dataset
-        lists: list[list[Any]] = [[] for _ in s.methods]
-        for start, end, values in s.buckets:
-            a, b = _iso(start), _iso(end)
-            for dest, value in zip(lists, values, strict=True):
-                if value is not None:
-                    dest.append([value, a, b])
-        for method, dest in zip(s.methods, lists, strict=True):
+        starts, ends = [_iso(t) for t in s.starts], [_iso(t) for t in s.ends]
+        for method, column in zip(s.methods, s.columns, strict=True):
+            dest = [[v, a, b] for v, a, b in zip(column, starts, ends) if v is not None]
             if dest:
                 item[method] = dest
         by_attr.setdefault(name, []).append(item)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from dosi.ngsild.entity import CONTENT_KEYS
 from dosi.ngsild.query.ast import EntityQuery
 from dosi.ngsild.temporal import iso
 from dosi.storage.base import HistoryQuery, HistoryStore, StoredInstance
@@ -33,7 +34,6 @@ COLUMNS = (
     "value",
     "unit_code",
 )
-_CONTENT = ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList")
 _PAGE = 200  # entities per query page
 _BATCH = 5_000  # rows per written batch
 
@@ -58,7 +58,7 @@ class Row:
 
 def row_of(entity_id: str, entity_type: str, inst: StoredInstance) -> Row:
     doc = inst.doc
-    content = next((doc[k] for k in _CONTENT if k in doc), None)
+    content = next((doc[k] for k in CONTENT_KEYS if k in doc), None)
     number = (
         float(content)
         if isinstance(content, (int, float)) and not isinstance(content, bool)

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from dosi.ngsild.entity import content_key
 from dosi.ngsild.temporal import to_ms
 from dosi.storage.base import Entity, OpResult, WriteOp
 from dosi.storage.plan import Change
@@ -28,16 +29,6 @@ SCOPE = NGSILD + "scope"
 NULL = "urn:ngsi-ld:null"
 INSTANCE_PREFIX = "urn:ngsi-ld:attribute:instance:"
 _SYSTEM = frozenset({"createdAt", "modifiedAt", "observedAt", "datasetId", "instanceId"})
-_CONTENT = {
-    "Property": "value",
-    "GeoProperty": "value",
-    "Relationship": "object",
-    "LanguageProperty": "languageMap",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-    "ListRelationship": "objectList",
-}
 
 
 @dataclass(frozen=True)
@@ -173,7 +164,7 @@ def _ms(value: Any, default: int) -> int:
 
 def deletion_marker(kind: str, dataset: str | None) -> dict[str, Any]:
     """The instance recorded when an attribute instance is deleted."""
-    key = _CONTENT.get(kind, "value")
+    key = content_key(kind)
     content: Any = {"@none": NULL} if kind == "LanguageProperty" else NULL
     inst: dict[str, Any] = {"type": kind, key: content}
     if dataset:

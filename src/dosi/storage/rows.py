@@ -25,22 +25,14 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from dosi.ngsild.entity import content_key
+
 MAX_INDEXED_TEXT = 256
 """Longer strings are not put in the value indexes (btree entries must stay small)."""
 
 OPAQUE = 1
 RELATIONSHIP = 2
 
-_CONTENT = {
-    "Property": "value",
-    "GeoProperty": "value",
-    "Relationship": "object",
-    "ListRelationship": "objectList",
-    "LanguageProperty": "languageMap",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-}
 _RELS = ("Relationship", "ListRelationship")
 
 
@@ -98,7 +90,7 @@ def index_rows(entity: dict[str, Any] | None) -> IndexRows:
 
 
 def _single(attr: str, kind: str, inst: dict[str, Any]) -> AttrRow:
-    content = inst.get(_CONTENT.get(kind, "value"))
+    content = inst.get(content_key(kind))
     rel = RELATIONSHIP if kind in _RELS else 0
     if kind == "Property" or kind == "Relationship":  # one instance: its datasetId is moot
         cls = type(content)
@@ -117,7 +109,7 @@ def _multi(attr: str, instances: list[dict[str, Any]], geos: list[GeoRow]) -> At
         kinds.add(kind)
         if kind in _RELS:
             flags |= RELATIONSHIP
-        if not _inert(kind, inst.get(_CONTENT.get(kind, "value"))):
+        if not _inert(kind, inst.get(content_key(kind))):
             flags |= OPAQUE
         if kind == "GeoProperty" and isinstance(inst.get("value"), dict):
             geos.append(GeoRow(attr, inst.get("datasetId") or "", inst["value"]))

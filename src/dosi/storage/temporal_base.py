@@ -68,15 +68,37 @@ class AggregateQuery:
 
 @dataclass
 class AggregateSeries:
-    """The aggregates of one attribute instance stream: per period [start, end) the
-    value of each of ``methods``, in that order (None where a method does not apply,
-    e.g. the sum of strings). Tuples, not dicts: a series can have thousands."""
+    """The aggregates of one attribute instance stream, by column: period ``i`` is
+    [``starts[i]``, ``ends[i]``) and ``columns[j][i]`` the value of ``methods[j]`` there
+    (None where a method does not apply, e.g. the sum of strings). Columns, not a
+    tuple per period: a series can have thousands of periods and a query thousands of
+    series, and building them one by one in Python would cost more than the query."""
 
     attr: str
     dataset: str
     kind: str
     methods: tuple[str, ...]
-    buckets: list[tuple[int, int, tuple[Any, ...]]]
+    starts: list[int]
+    ends: list[int]
+    columns: list[list[Any]]
+
+    @classmethod
+    def of_buckets(
+        cls,
+        attr: str,
+        dataset: str,
+        kind: str,
+        methods: tuple[str, ...],
+        buckets: Sequence[tuple[int, int, tuple[Any, ...]]],
+    ) -> AggregateSeries:
+        columns = [[v[j] for _, _, v in buckets] for j in range(len(methods))]
+        return cls(
+            attr, dataset, kind, methods, [b[0] for b in buckets], [b[1] for b in buckets], columns
+        )
+
+    @property
+    def buckets(self) -> list[tuple[int, int, tuple[Any, ...]]]:
+        return list(zip(self.starts, self.ends, zip(*self.columns, strict=True), strict=True))
 
     def as_dicts(self) -> list[tuple[int, int, dict[str, Any]]]:
         return [(s, e, dict(zip(self.methods, v, strict=True))) for s, e, v in self.buckets]

@@ -137,7 +137,7 @@ class PgHistoryPartitions:
                         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
                         n = await (await conn.execute(f"SELECT count(*) FROM {name}")).fetchone()
                         await conn.execute(f"DROP TABLE {name}")
-                        await conn.execute("DELETE FROM attr_rollup WHERE hour < %s", (hi,))
+                        await conn.execute("DELETE FROM attr_rollup_day WHERE day < %s", (hi,))
                     total += int(n[0]) if n else 0
                     self._months.discard(key)
         for rule, others in TS.rule_order(rules):
@@ -160,16 +160,21 @@ class PgHistoryPartitions:
     async def _expire_rollups(
         self, rule: RetentionRule, others: Sequence[RetentionRule], cutoff: int
     ) -> None:
-        """Rollup hours wholly past retention go; the hour the cutoff cuts is recomputed."""
+        """Rollup days wholly past retention go; the hours of the day the cutoff cuts
+        are recomputed."""
         hour = cutoff // 3_600_000 * 3_600_000
-        cond, params = TS.retention_where(DIALECT, rule, others, dt(hour), _types_has, "hour")
+        # a day row [day, day + 24 h) is wholly before ``hour`` when day < hour - 23 h
+        cond, params = TS.retention_where(
+            DIALECT, rule, others, dt(hour - 23 * 3_600_000), _types_has, "day"
+        )
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(f"DELETE FROM attr_rollup WHERE {cond}", params)
+            await conn.execute(f"DELETE FROM attr_rollup_day WHERE {cond}", params)
             cond, params = TS.retention_where(
-                DIALECT, rule, others, dt(hour + 3_600_000), _types_has, "hour"
+                DIALECT, rule, others, dt(hour + 3_600_000), _types_has, "day"
             )
             await conn.execute(
-                f"INSERT INTO rollup_dirty SELECT DISTINCT tid, hour FROM attr_rollup "
-                f"WHERE {cond} ON CONFLICT DO NOTHING",
+                "INSERT INTO rollup_dirty SELECT DISTINCT tid, 'epoch'::timestamptz + h * "
+                "interval '1 millisecond' "
+                f"FROM attr_rollup_day, unnest(hour_ms) AS h WHERE {cond} ON CONFLICT DO NOTHING",
                 params,
             )

@@ -56,7 +56,7 @@ async def _write_capture(conn: psycopg.AsyncConnection[Any], tenant: str, cap: A
     rows = cap.rows
     async with conn.pipeline():
         if cap.purge:
-            for table in ("attr_history", "attr_rollup"):
+            for table in ("attr_history", "attr_rollup_day"):
                 await conn.execute(
                     f"DELETE FROM {table} WHERE tid IN (SELECT tid FROM temporal_entity "
                     "WHERE tenant = %s AND id = ANY(%s))",
@@ -144,7 +144,7 @@ def _T(ms: str) -> str:
 
 async def purge_history(conn: psycopg.AsyncConnection[Any], tenant: str, rids: list[int]) -> None:
     """DELETE /entities (purge): the history of the purged entities (before they go)."""
-    for table in ("attr_history", "attr_rollup"):
+    for table in ("attr_history", "attr_rollup_day"):
         await conn.execute(
             f"DELETE FROM {table} WHERE tid IN (SELECT t.tid FROM temporal_entity t "
             "JOIN entity e ON e.tenant = t.tenant AND e.id = t.id WHERE t.tenant = %s "
@@ -277,12 +277,10 @@ class PostgresTemporal(PgHistoryPartitions, PgRollups):
                 )
                 rows = await (await conn.execute(sql, bparams + params)).fetchall()
         eid_of = {tid: eid for eid, tid in tids.items()}
-        period = query.period
-
-        def index(b: int) -> int:  # date_bin gave the period's start (epoch ms)
-            return (b - origin) // period.ms if period and out != "b" else b
-
-        return TS.assemble(DIALECT, rows, eid_of, attr_of, query, origin, latest_ms, bounds, index)
+        # date_bin gave the periods' start times (epoch ms)
+        return TS.assemble(
+            DIALECT, rows, eid_of, attr_of, query, origin, latest_ms, bounds, out != "b"
+        )
 
     async def history_types(self, tenant: str, entity_id: str) -> list[str] | None:
         """Types recorded with an entity's history, if it has any instance."""
@@ -353,9 +351,9 @@ class PostgresTemporal(PgHistoryPartitions, PgRollups):
     @staticmethod
     async def _dirty(conn: psycopg.AsyncConnection[Any], tid: int, times: list[int]) -> None:
         await conn.execute(
-            "INSERT INTO rollup_dirty SELECT %s, date_trunc('hour', t) FROM "
-            "unnest(%s::timestamptz[]) t ON CONFLICT DO NOTHING",
-            (tid, [dt(t) for t in times]),
+            "INSERT INTO rollup_dirty SELECT %s, t FROM unnest(%s::timestamptz[]) t "
+            "ON CONFLICT DO NOTHING",
+            (tid, [dt(t // 3_600_000 * 3_600_000) for t in set(times)]),
         )
 
     async def delete_instance(
@@ -391,14 +389,14 @@ class PostgresTemporal(PgHistoryPartitions, PgRollups):
             if not delete_all:
                 cond += " AND dataset = %s"
                 params.append(dataset or "")
-            await conn.execute(f"DELETE FROM attr_rollup WHERE {cond}", params)
+            await conn.execute(f"DELETE FROM attr_rollup_day WHERE {cond}", params)
             return (await conn.execute(f"DELETE FROM attr_history WHERE {cond}", params)).rowcount
 
     async def delete_history(self, tenant: str, entity_id: str) -> int:
         """DELETE /temporal/entities/{id}."""
         async with self._pool.connection() as conn:
             await conn.execute(
-                "DELETE FROM attr_rollup WHERE tid IN (SELECT tid FROM temporal_entity "
+                "DELETE FROM attr_rollup_day WHERE tid IN (SELECT tid FROM temporal_entity "
                 "WHERE tenant = %s AND id = %s)",
                 (tenant, entity_id),
             )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dosi.errors import BadRequestDataError
+from dosi.ngsild.entity import CONTENT_KEYS
 from dosi.ngsild.temporal import TimeFilter
 from dosi.storage.temporal_base import (
     AggregateQuery,
@@ -62,15 +63,23 @@ CREATE TABLE IF NOT EXISTS attr_history_default PARTITION OF attr_history DEFAUL
 CREATE INDEX IF NOT EXISTS attr_history_key ON attr_history (tid, aid, ts);
 CREATE INDEX IF NOT EXISTS attr_history_time ON attr_history USING brin (ts)
   WITH (pages_per_range = 32);
-CREATE TABLE IF NOT EXISTS attr_rollup (
-  tid bigint NOT NULL, aid bigint NOT NULL, dataset text NOT NULL, hour timestamptz NOT NULL,
-  total bigint NOT NULL, n bigint NOT NULL, sum double precision, sumsq double precision,
-  min double precision, max double precision, PRIMARY KEY (tid, aid, dataset, hour)
+CREATE TABLE IF NOT EXISTS attr_rollup_day (
+  tid bigint NOT NULL, aid bigint NOT NULL, dataset text NOT NULL, day timestamptz NOT NULL,
+  hour_ms int8[] NOT NULL, total int8[] NOT NULL, n int8[] NOT NULL, s float8[] NOT NULL,
+  sq float8[] NOT NULL, mn float8[] NOT NULL, mx float8[] NOT NULL, av float8[] NOT NULL,
+  PRIMARY KEY (tid, aid, dataset, day)
 );
 CREATE TABLE IF NOT EXISTS rollup_dirty (
   tid bigint NOT NULL, hour timestamptz NOT NULL, PRIMARY KEY (tid, hour)
 );
 CREATE TABLE IF NOT EXISTS temporal_meta (key text PRIMARY KEY, value bigint NOT NULL);
+DO $$ BEGIN  -- databases made with hourly rollup rows: roll up again, by day
+  IF to_regclass('attr_rollup') IS NOT NULL THEN
+    DROP TABLE attr_rollup;
+    DELETE FROM temporal_meta WHERE key = 'rollup_until';
+    DELETE FROM rollup_dirty;
+  END IF;
+END $$;
 DO $$ BEGIN  -- databases made before modified_at became optional
   IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'attr_history'::regclass
              AND attname = 'modified_at' AND attnotnull) THEN
@@ -89,7 +98,6 @@ COLUMNS = (
     "aid, dataset, instance, {t} AS t, observed_at, created_at, "
     "coalesce(modified_at, created_at) AS modified, deleted_at, doc"
 )
-CONTENT_KEYS = ("value", "object", "languageMap", "vocab", "json", "valueList", "objectList")
 
 
 @dataclass(frozen=True)
@@ -228,12 +236,13 @@ def aggregate_sql(
     return finish_sql(d, inner, query.methods), params
 
 
-def finish_sql(d: TemporalDialect, partial: str, methods: Sequence[str]) -> str:
-    """The methods' values from a query of partial aggregates (columns tid, aid,
-    dataset, b and ``<name>_`` for each of ``aggregate_columns(methods)``): one row per
-    series, periods and each method's values as lists (few rows, fast to move)."""
-    var = "(sumsq_ - sum_ * sum_ / n_) / (n_ - 1)"
-    expr = {
+def method_sql(d: TemporalDialect, method: str) -> str:
+    """SQL of one method's value from partial aggregates (columns ``total_``,
+    ``distinct_``, ``n_``, ``sum_``, ``sumsq_``, ``min_``, ``max_``)."""
+    if method == "stddev":
+        var = "(sumsq_ - sum_ * sum_ / n_) / (n_ - 1)"
+        return f"CASE WHEN n_ > 1 THEN {d.sqrt}({d.greatest}({var}, 0.0)) WHEN n_ = 1 THEN 0.0 END"
+    return {
         "totalCount": "total_",
         "distinctCount": "distinct_",
         "sum": "sum_",
@@ -241,10 +250,28 @@ def finish_sql(d: TemporalDialect, partial: str, methods: Sequence[str]) -> str:
         "min": "min_",
         "max": "max_",
         "sumsq": "sumsq_",
-        "stddev": f"CASE WHEN n_ > 1 THEN {d.sqrt}({d.greatest}({var}, 0.0)) "
-        f"WHEN n_ = 1 THEN 0.0 END",
-    }
-    values = ", ".join(d.list_of(expr[m]) for m in methods)
+    }[method]
+
+
+def method_values(method: str, part: dict[str, list[Any]]) -> list[Any]:
+    """``method_sql`` in Python, element by element over lists of partial aggregates
+    (keys ``total``, ``n``, ``sum``, ``sumsq``, ``min``, ``max``)."""
+    if method == "avg":
+        return [s / n if n else None for s, n in zip(part["sum"], part["n"], strict=True)]
+    if method == "stddev":
+        return [
+            (max((q - s * s / n) / (n - 1), 0.0) ** 0.5 if n > 1 else 0.0) if n else None
+            for n, s, q in zip(part["n"], part["sum"], part["sumsq"], strict=True)
+        ]
+    key = {"totalCount": "total", "sum": "sum", "min": "min", "max": "max", "sumsq": "sumsq"}
+    return part[key[method]]
+
+
+def finish_sql(d: TemporalDialect, partial: str, methods: Sequence[str]) -> str:
+    """The methods' values from a query of partial aggregates (columns tid, aid,
+    dataset, b and ``<name>_`` for each of ``aggregate_columns(methods)``): one row per
+    series, periods and each method's values as lists (few rows, fast to move)."""
+    values = ", ".join(d.list_of(method_sql(d, m)) for m in methods)
     source = (
         f"(SELECT * FROM ({partial}) q ORDER BY tid, aid, dataset, b)"
         if d.presort
@@ -301,29 +328,31 @@ def assemble(
     origin: int,
     latest: int,
     bounds: list[int] | None,
-    index: Callable[[Any], int] = int,
+    starts_given: bool = False,
 ) -> dict[str, list[AggregateSeries]]:
-    """``finish_sql`` rows as AggregateSeries per entity, with period bounds; ``index``
-    turns a period value into the period number."""
+    """``finish_sql`` rows as AggregateSeries per entity, with period bounds. A row's
+    periods are period numbers, or with ``starts_given`` (fixed-length periods) the
+    periods' start times (epoch ms)."""
     out: dict[str, list[AggregateSeries]] = {}
     period = query.period
     step = period.ms if period is not None else 0
     for row in rows:
-        periods = [index(b) for b in d.loads_list(row[3])]
+        periods = d.loads_list(row[3])
         columns = [d.loads_list(c) for c in row[4:]]
-        values = list(zip(*columns, strict=True))
-        if any(a > b for a, b in itertools.pairwise(periods)):
+        if d.presort and any(a > b for a, b in itertools.pairwise(periods)):
             order = sorted(range(len(periods)), key=periods.__getitem__)
-            periods, values = [periods[i] for i in order], [values[i] for i in order]
+            periods = [periods[i] for i in order]
+            columns = [[c[i] for i in order] for c in columns]
         if period is None:
-            buckets = [(origin, latest, v) for v in values]
+            starts, ends = [origin] * len(periods), [latest] * len(periods)
         elif bounds is not None:
-            buckets = [(bounds[i], bounds[i + 1], v) for i, v in zip(periods, values)]
+            starts, ends = [bounds[i] for i in periods], [bounds[i + 1] for i in periods]
         else:
-            buckets = [
-                (origin + i * step, origin + (i + 1) * step, v) for i, v in zip(periods, values)
-            ]
-        series = AggregateSeries(attr_of[row[1]], row[2], "Property", query.methods, buckets)
+            starts = periods if starts_given else [origin + i * step for i in periods]
+            ends = [t + step for t in starts]
+        series = AggregateSeries(
+            attr_of[row[1]], row[2], "Property", query.methods, starts, ends, columns
+        )
         out.setdefault(eid_of[row[0]], []).append(series)
     return out
 

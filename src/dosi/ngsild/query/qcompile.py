@@ -31,21 +31,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from dosi.ngsild.entity import content_key
 from dosi.ngsild.query.ast import And, AttrPath, Comparison, Or, QExpr, Range
 from dosi.ngsild.query.q import CORE_MEMBERS, DATETIME_RE
 
 NGSILD = "https://uri.etsi.org/ngsi-ld/"
 ENTITY_TIMESTAMPS = {NGSILD + "createdAt": "createdAt", NGSILD + "modifiedAt": "modifiedAt"}
-CONTENT_KEY = {
-    "Property": "value",
-    "GeoProperty": "value",
-    "Relationship": "object",
-    "ListRelationship": "objectList",
-    "LanguageProperty": "languageMap",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-}
 RELATIONSHIPS = frozenset({"Relationship", "ListRelationship"})
 _ORDER = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 _MISSING = object()
@@ -112,7 +103,7 @@ def compile_path(path: AttrPath) -> Callable[[Entity], Targets]:
                 is_rel = False
             else:
                 kind = node.get("type")
-                key = CONTENT_KEY.get(kind, "value") if isinstance(kind, str) else "value"
+                key = content_key(kind) if isinstance(kind, str) else "value"
                 content = node.get(key, _MISSING)
                 if content is _MISSING:
                     continue
