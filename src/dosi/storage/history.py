@@ -75,6 +75,21 @@ class Capture:
     new_types: set[str] = field(default_factory=set)  # headers to (re)write: new, retyped
 
 
+@dataclass
+class KnownIds:
+    """Committed ``tid`` per (tenant, entity id) and ``aid`` per attribute IRI: rows of
+    ``temporal_entity`` and ``temporal_attr`` are never deleted, so a store keeps the
+    integers it has seen and the write path need not look them up again. What a
+    transaction looked up or created is kept only once it has committed (``learn``)."""
+
+    tids: dict[tuple[str, str], int] = field(default_factory=dict)
+    aids: dict[str, int] = field(default_factory=dict)
+
+    def learn(self, learnt: KnownIds) -> None:
+        self.tids.update(learnt.tids)
+        self.aids.update(learnt.aids)
+
+
 _V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _V4_SET = (0x4000 << 64) | (0x8000 << 48)
 

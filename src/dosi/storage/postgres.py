@@ -34,7 +34,8 @@ from dosi.storage.delta import SIDE_TABLES, delta, side_rows
 from dosi.storage.paging import Pager
 from dosi.storage.plan import Change, db_error, decode, fail_change, run_ops
 from dosi.storage.schema import POSTGRES, SCHEMA_VERSION
-from dosi.storage.temporal_postgres import PostgresTemporal, purge_history
+from dosi.storage.temporal_pg_capture import purge_history
+from dosi.storage.temporal_postgres import PostgresTemporal
 from dosi.storage.temporal_sql import POSTGRES_DDL as TEMPORAL_DDL
 from dosi.storage.subscription_base import changes_of
 from dosi.storage.subscriptions_postgres import PostgresSubscriptions, record_notices
@@ -184,8 +185,9 @@ class PostgresStore(PostgresTemporal, PostgresSubscriptions, PostgresIngest):
                 # another process created some of these entities meanwhile: nothing of
                 # this attempt is left; lock them and run the ops again on their state
                 await self._lock(conn, tenant, sorted(set(conflicts)), current)
-            await self._capture(conn, tenant, ops, results, changed)
+            learnt = await self._capture(conn, tenant, ops, results, changed)
             await record_notices(conn, tenant, self.change_hook, changes_of(results))
+        self._known_ids.learn(learnt)  # committed
         if any(c.changed for c in changed):
             self._known_tenants.add(tenant)
         if self._stats_added.get(tenant, 0) >= ST.STATS_COMPACT_EVERY:

@@ -45,6 +45,7 @@ from dosi.storage.paging import Pager
 from dosi.storage.plan import Change, db_error, decode, fail_change, run_ops
 from dosi.storage.rows import bbox
 from dosi.storage.schema import SCHEMA_VERSION, SQLITE
+from dosi.storage.history import KnownIds
 from dosi.storage.sqlite_writer import SqliteWriter
 from dosi.storage.temporal_sql import SQLITE_DDL as TEMPORAL_DDL
 from dosi.storage.temporal_sqlite import SqliteTemporal, capture_history, purge_history
@@ -95,6 +96,7 @@ class SqliteStore(SqliteTemporal, SqliteSubscriptions, SqliteIngest):
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="dosi-sqlite-read")
         self._writer = SqliteWriter(self._connect_writer, after_commit=self._maintain)
         self._inline: sqlite3.Connection | None = None
+        self._known_ids = KnownIds()
         self._ops_since_analyze = 0
         self._stats_added: dict[str, int] = {}  # counter rows per tenant since compaction
         self._analyze_at = 1_000
@@ -197,16 +199,20 @@ class SqliteStore(SqliteTemporal, SqliteSubscriptions, SqliteIngest):
         if not ops:
             return []
         ops = list(ops)
+        learnt = KnownIds()
         results: list[OpResult] = await self._writer.run(
-            lambda conn: self._write_job(conn, tenant, ops), size=len(ops)
+            lambda conn: self._write_job(conn, tenant, ops, learnt), size=len(ops)
         )
+        self._known_ids.learn(learnt)  # committed
         if self.change_hook is not None:
             self.change_hook.committed(tenant, changes_of(results))
         return results
 
     def _write_job(
-        self, conn: sqlite3.Connection, tenant: str, ops: list[WriteOp]
+        self, conn: sqlite3.Connection, tenant: str, ops: list[WriteOp], learnt: KnownIds
     ) -> list[OpResult]:
+        learnt.tids.clear()  # (a job can be run again after its transaction failed)
+        learnt.aids.clear()
         ids = list(dict.fromkeys(op.entity_id for op in ops))
         current: dict[str, tuple[int, Entity] | None] = dict.fromkeys(ids)
         for i in range(0, len(ids), 500):
@@ -221,7 +227,9 @@ class SqliteStore(SqliteTemporal, SqliteSubscriptions, SqliteIngest):
         changed = [c for c in changes.values() if c.changed]
         if changed:
             self._apply_isolated(conn, tenant, changed, results)
-            capture_history(conn, tenant, self.history_policy, ops, results, changed)
+            capture_history(
+                conn, tenant, self.history_policy, ops, results, changed, self._known_ids, learnt
+            )
             record_notices(conn, tenant, self.change_hook, changes_of(results))
             if any(c.changed for c in changed):
                 conn.execute("INSERT OR IGNORE INTO tenant VALUES (?, ?)", (tenant, now_iso()))

@@ -67,12 +67,11 @@ _OUTER = {
 
 
 def mark_dirty_sql() -> str:
-    """Capture: the (entity, hour) of late instances (parameters: tenant, ids, ts ms)."""
+    """Capture: the (entity, hour) of late instances (parameters: tids, ts ms)."""
     return (
-        "INSERT INTO rollup_dirty (tid, hour) SELECT DISTINCT te.tid, date_bin('1 hour', "
-        f"{EPOCH} + v.ts * interval '1 millisecond', {EPOCH}) FROM unnest(%b::text[], "
-        "%b::int8[]) AS v(eid, ts) JOIN temporal_entity te ON te.tenant = %s AND te.id = v.eid "
-        "ON CONFLICT DO NOTHING"
+        "INSERT INTO rollup_dirty (tid, hour) SELECT DISTINCT v.tid, date_bin('1 hour', "
+        f"{EPOCH} + v.ts * interval '1 millisecond', {EPOCH}) FROM unnest(%b::int8[], "
+        "%b::int8[]) AS v(tid, ts) ON CONFLICT DO NOTHING"
     )
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -15,7 +14,7 @@ import psycopg
 
 from dosi.storage import temporal_sql as TS
 from dosi.storage.base import OpResult, WriteOp
-from dosi.storage.history import HistoryPolicy, capture, instance_uri, parse_instance_uri
+from dosi.storage.history import HistoryPolicy, instance_uri, parse_instance_uri
 from dosi.storage.plan import Change
 from dosi.storage.temporal_base import (
     AggregateQuery,
@@ -24,133 +23,11 @@ from dosi.storage.temporal_base import (
     HistoryQuery,
     StoredInstance,
 )
-from dosi.storage.temporal_pg_partitions import DIALECT, PgHistoryPartitions, dt, month_of, ms_of
-from dosi.storage.temporal_pg_rollup import LATE, PgRollups, mark_dirty_sql
+from dosi.storage.temporal_pg_capture import KnownIds, capture_history
+from dosi.storage.temporal_pg_partitions import DIALECT, PgHistoryPartitions, dt, ms_of
+from dosi.storage.temporal_pg_rollup import PgRollups
 
 log = logging.getLogger(__name__)
-
-
-async def capture_history(
-    conn: psycopg.AsyncConnection[Any],
-    tenant: str,
-    policy: HistoryPolicy,
-    ops: Sequence[WriteOp],
-    results: Sequence[OpResult],
-    changes: Sequence[Change],
-) -> set[int]:
-    """Record the history of one write in its transaction; returns the months
-    (year * 12 + month - 1) of the rows, for the partition maintenance."""
-    cap = capture(tenant, policy, ops, results, changes, int(time.time() * 1000))
-    if not (cap.purge or cap.headers or cap.rows):
-        return set()
-    try:
-        await _write_capture(conn, tenant, cap)
-    except psycopg.errors.CheckViolation as exc:
-        # the row was routed to the default partition just before a month partition was
-        # attached for it: the write is retried and then routed to the new partition
-        raise psycopg.errors.SerializationFailure(str(exc)) from exc
-    return {y * 12 + m - 1 for y, m in (month_of(r.ts) for r in cap.rows)}
-
-
-async def _write_capture(conn: psycopg.AsyncConnection[Any], tenant: str, cap: Any) -> None:
-    rows = cap.rows
-    async with conn.pipeline():
-        if cap.purge:
-            for table in ("attr_history", "attr_rollup_day"):
-                await conn.execute(
-                    f"DELETE FROM {table} WHERE tid IN (SELECT tid FROM temporal_entity "
-                    "WHERE tenant = %s AND id = ANY(%s))",
-                    (tenant, cap.purge),
-                )
-        if cap.headers:
-            import orjson
-
-            await conn.execute(
-                "INSERT INTO temporal_entity (tenant, id, types) SELECT %s, v.id, v.types "
-                "FROM unnest(%b::text[], %b::text[]::jsonb[]) AS v(id, types) WHERE NOT EXISTS "
-                "(SELECT 1 FROM temporal_entity t WHERE t.tenant = %s AND t.id = v.id "
-                "AND t.types = v.types) ON CONFLICT (tenant, id) DO UPDATE "
-                "SET types = EXCLUDED.types",
-                (
-                    tenant,
-                    list(cap.headers),
-                    [orjson.dumps(t).decode() for t in cap.headers.values()],
-                    tenant,
-                ),
-            )
-        if rows:
-            await conn.execute(
-                "INSERT INTO temporal_attr (iri) SELECT a FROM unnest(%b::text[]) AS a "
-                "WHERE NOT EXISTS (SELECT 1 FROM temporal_attr t WHERE t.iri = a) "
-                "ON CONFLICT DO NOTHING",
-                (sorted({r.attr for r in rows}),),
-            )
-        if rows and cap.replace:
-            keyed = [r for r in rows if r.observed_at is not None]
-            await conn.execute(
-                "DELETE FROM attr_history h USING unnest(%b::text[], %b::text[], %b::text[], "
-                "%b::timestamptz[]) AS v(eid, attr, ds, obs), temporal_entity te, "
-                "temporal_attr ta WHERE te.tenant = %s AND te.id = v.eid AND ta.iri = v.attr "
-                "AND h.tid = te.tid AND h.aid = ta.aid AND h.ts = v.obs AND h.dataset = v.ds "
-                "AND h.observed_at = v.obs",
-                (
-                    [r.entity_id for r in keyed],
-                    [r.attr for r in keyed],
-                    [r.dataset for r in keyed],
-                    [dt(r.observed_at or 0) for r in keyed],
-                    tenant,
-                ),
-            )
-        if rows:
-            await conn.execute(
-                "INSERT INTO attr_history (tid, aid, dataset, instance, ts, observed_at, "
-                f"created_at, deleted_at, num, doc) SELECT te.tid, ta.aid, v.ds, "
-                f"gen_random_uuid(), {_T('v.ts')}, {_T('v.obs')}, {_T('v.cr')}, "
-                f"{_T('v.del')}, v.num, v.doc FROM unnest(%b::text[], %b::text[], %b::text[], "
-                "%b::int8[], %b::int8[], %b::int8[], %b::int8[], %b::float8[], "
-                "%b::text[]::jsonb[]) AS v(eid, attr, ds, ts, obs, cr, del, num, doc) "
-                "JOIN temporal_entity te ON te.tenant = %s AND te.id = v.eid "
-                "JOIN temporal_attr ta ON ta.iri = v.attr",
-                (
-                    [r.entity_id for r in rows],
-                    [r.attr for r in rows],
-                    [r.dataset for r in rows],
-                    [r.ts for r in rows],
-                    [r.observed_at for r in rows],
-                    [r.created_at for r in rows],
-                    [r.deleted_at for r in rows],
-                    [r.num for r in rows],
-                    [r.doc for r in rows],
-                    tenant,
-                ),
-            )
-            await _mark_late(conn, tenant, rows)
-
-
-async def _mark_late(conn: psycopg.AsyncConnection[Any], tenant: str, rows: Any) -> None:
-    """Instances for hours the rollups may already cover: those hours get recomputed."""
-    late = time.time() * 1000 - LATE
-    old = [r for r in rows if r.ts < late and r.deleted_at is None]
-    if old:
-        await conn.execute(
-            mark_dirty_sql(), ([r.entity_id for r in old], [r.ts for r in old], tenant)
-        )
-
-
-def _T(ms: str) -> str:
-    """SQL: epoch milliseconds (bigint) as timestamptz, exactly."""
-    return f"('epoch'::timestamptz + {ms} * interval '1 millisecond')"
-
-
-async def purge_history(conn: psycopg.AsyncConnection[Any], tenant: str, rids: list[int]) -> None:
-    """DELETE /entities (purge): the history of the purged entities (before they go)."""
-    for table in ("attr_history", "attr_rollup_day"):
-        await conn.execute(
-            f"DELETE FROM {table} WHERE tid IN (SELECT t.tid FROM temporal_entity t "
-            "JOIN entity e ON e.tenant = t.tenant AND e.id = t.id WHERE t.tenant = %s "
-            "AND e.rid = ANY(%s::bigint[]))",
-            (tenant, rids),
-        )
 
 
 class PostgresTemporal(PgHistoryPartitions, PgRollups):
@@ -162,6 +39,7 @@ class PostgresTemporal(PgHistoryPartitions, PgRollups):
         self.history_policy = policy or HistoryPolicy()
         self._months = set()
         self._maintenance = set()
+        self._known_ids = KnownIds()
 
     async def _capture(
         self,
@@ -170,14 +48,18 @@ class PostgresTemporal(PgHistoryPartitions, PgRollups):
         ops: Sequence[WriteOp],
         results: Sequence[OpResult],
         changes: Sequence[Change],
-    ) -> None:
-        """The write path's history step; unseen months get a partition afterwards."""
-        months = await capture_history(conn, tenant, self.history_policy, ops, results, changes)
+    ) -> KnownIds:
+        """The write path's history step; unseen months get a partition afterwards.
+        Returns the ids learnt, for ``KnownIds.learn`` once the transaction committed."""
+        months, learnt = await capture_history(
+            conn, tenant, self.history_policy, ops, results, changes, self._known_ids
+        )
         missing = months - self._months
         if missing:
             task = asyncio.create_task(self._ensure_months(missing))
             self._maintenance.add(task)
             task.add_done_callback(self._maintenance.discard)
+        return learnt
 
     async def _close_temporal(self) -> None:
         for task in list(self._maintenance):

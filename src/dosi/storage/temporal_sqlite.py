@@ -23,6 +23,7 @@ from dosi.storage import temporal_sql as TS
 from dosi.storage.base import OpResult, WriteOp
 from dosi.storage.history import (
     HistoryPolicy,
+    KnownIds,
     capture,
     instance_uri,
     parse_instance_uri,
@@ -117,15 +118,23 @@ def capture_history(
     ops: Sequence[WriteOp],
     results: Sequence[OpResult],
     changes: Sequence[Change],
+    known: KnownIds,
+    learnt: KnownIds,
 ) -> None:
-    """Record the history of one write, in its transaction (the writer thread)."""
+    """Record the history of one write, in its transaction (the writer thread); the
+    integers of entities and attributes it looks up or creates go to ``learnt``, to
+    be kept in ``known`` once the transaction has committed."""
     cap = capture(tenant, policy, ops, results, changes, int(time.time() * 1000))
     if cap.purge:
         tids = ids_of(conn, tenant, cap.purge)
         conn.executemany("DELETE FROM attr_history WHERE tid = ?", [(t,) for t in tids.values()])
     if not (cap.headers or cap.rows):
         return
-    tids = ids_of(conn, tenant, list(cap.headers))
+    cached = known.tids
+    tids = {eid: cached[(tenant, eid)] for eid in cap.headers if (tenant, eid) in cached}
+    unseen = [eid for eid in cap.headers if eid not in tids]
+    if unseen:
+        tids.update(ids_of(conn, tenant, unseen))
     headers = [
         (eid, t) for eid, t in cap.headers.items() if eid in cap.new_types or eid not in tids
     ]
@@ -137,9 +146,15 @@ def capture_history(
             [(tenant, eid, orjson.dumps(types).decode()) for eid, types in headers],
         )
         tids.update(ids_of(conn, tenant, [eid for eid, _ in headers if eid not in tids]))
+    learnt.tids.update(((tenant, eid), tids[eid]) for eid in unseen if eid in tids)
+    learnt.tids.update(((tenant, eid), tids[eid]) for eid, _ in headers if eid in tids)
     if not cap.rows:
         return
-    aids = aids_of(conn, [r.attr for r in cap.rows], create=True)
+    aids = {r.attr: known.aids.get(r.attr) for r in cap.rows}
+    missing = [a for a, aid in aids.items() if aid is None]
+    if missing:
+        aids.update(aids_of(conn, missing, create=True))
+        learnt.aids.update((a, aids[a]) for a in missing)
     if cap.replace:
         conn.executemany(
             "DELETE FROM attr_history WHERE tid = ? AND aid = ? AND dataset = ? AND ts = ? "
