@@ -58,8 +58,11 @@ class Settings(BaseSettings):
     history_upkeep_interval: float = Field(
         default=300.0, description="seconds between history rollup runs")
     retention_batch: int = Field(default=10_000, description="rows per retention DELETE")
+    # Small by default: one answer holds up to `limit` entities (max_limit) times this many
+    # instances, and a client reads on with the Content-Range of the 206; bulk readers use
+    # aggregatedValues or `dosi export`. Deployments with few, long series raise it.
     temporal_max_instances: int = Field(
-        default=1000, description="instances per entity in one temporal answer (then 206)")
+        default=30, description="instances per entity in one temporal answer (then 206)")
     ingest_max_record_bytes: int = Field(
         default=256 * 1024, description="larger ingested records go to the dead-letter store")
     notify: bool = Field(default=True, description="deliver subscription notifications")

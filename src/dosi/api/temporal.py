@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +14,8 @@ from starlette.responses import Response
 from dosi.api.deps import body_and_context, get_context, hub, read_tenant, tenant_of
 from dosi.api.media import RequestContext, json_response, negotiate
 from dosi.api.params import entity_query, query_from_body, render_options, split_list
-from dosi.errors import BadRequestDataError, InvalidRequestError
+from dosi.errors import BadRequestDataError, InvalidRequestError, ResourceNotFoundError
+from dosi.ngsild.query.ast import EntityQuery
 from dosi.ngsild.render import RenderOptions
 from dosi.ngsild.temporal import (
     TemporalOptions,
@@ -158,23 +160,47 @@ async def create_temporal(request: Request) -> Response:
     )
 
 
-@router.get("/entities", summary="Query the temporal evolution of entities")
-async def query_temporal(request: Request) -> Response:
-    h = hub(request)
+@dataclass
+class _Read:
+    """What every temporal read parses from its request (query string variant)."""
+
+    media: str
+    tenant: str
+    ctx: RequestContext
+    opts: TemporalOptions
+    render: RenderOptions
+    hq: HistoryQuery
+
+
+async def _read(request: Request, allowed: set[str]) -> _Read:
     params = request.query_params
-    _check(params, _QUERY)
+    _check(params, allowed)
     media = negotiate(request)
     tf = parse_time_filter(params)
     opts = _options(params)
     tenant = await read_tenant(request)
     ctx = await get_context(request)
     render = _render_opts(params, ctx, opts.sys_attrs)
-    query = entity_query(params, ctx.active, h.settings.default_limit, h.settings.max_limit)
     hq = _history_query(params, ctx, tf, opts, split_list(params.get("attrs")))
-    results, count = await h.temporal.query(tenant, query, hq, opts)
+    return _Read(media, tenant, ctx, opts, render, hq)
+
+
+async def _query_answer(request: Request, r: _Read, query: EntityQuery) -> Response:
+    """GET /temporal/entities and POST /temporal/entityOperations/query, once parsed."""
+    results, count = await hub(request).temporal.query(r.tenant, query, r.hq, r.opts)
     headers = {"NGSILD-Results-Count": str(count)} if count is not None else {}
-    bodies = [b for b in (_render(r, ctx, opts, render, hq) for r in results) if b]
-    return _respond(results, bodies, media, ctx, hq, opts, headers)
+    bodies = [b for b in (_render(x, r.ctx, r.opts, r.render, r.hq) for x in results) if b]
+    return _respond(results, bodies, r.media, r.ctx, r.hq, r.opts, headers)
+
+
+@router.get("/entities", summary="Query the temporal evolution of entities")
+async def query_temporal(request: Request) -> Response:
+    h = hub(request)
+    r = await _read(request, _QUERY)
+    limits = h.settings.default_limit, h.settings.max_limit
+    return await _query_answer(
+        request, r, entity_query(request.query_params, r.ctx.active, *limits)
+    )
 
 
 @router.post("/entityOperations/query", summary="Query the temporal evolution (POST)")
@@ -210,31 +236,17 @@ async def post_query_temporal(request: Request) -> Response:
     render = _render_opts(params, ctx, opts.sys_attrs)
     attrs = body.get("attrs") if isinstance(body.get("attrs"), list) else None
     hq = _history_query(params, ctx, tf, opts, attrs)
-    results, count = await h.temporal.query(tenant, query, hq, opts)
-    headers = {"NGSILD-Results-Count": str(count)} if count is not None else {}
-    bodies = [b for b in (_render(r, ctx, opts, render, hq) for r in results) if b]
-    return _respond(results, bodies, media, ctx, hq, opts, headers)
+    return await _query_answer(request, _Read(media, tenant, ctx, opts, render, hq), query)
 
 
 @router.get("/entities/{entity_id}", summary="Retrieve the temporal evolution of an entity")
 async def retrieve_temporal(request: Request, entity_id: str) -> Response:
-    h = hub(request)
-    params = request.query_params
-    _check(params, _TEMPORAL)
-    media = negotiate(request)
-    tf = parse_time_filter(params)
-    opts = _options(params)
-    tenant = await read_tenant(request)
-    ctx = await get_context(request)
-    render = _render_opts(params, ctx, opts.sys_attrs)
-    hq = _history_query(params, ctx, tf, opts, split_list(params.get("attrs")))
-    found = await h.temporal.retrieve(tenant, entity_id, hq, opts)
-    body = _render(found, ctx, opts, render, hq)
+    r = await _read(request, _TEMPORAL)
+    found = await hub(request).temporal.retrieve(r.tenant, entity_id, r.hq, r.opts)
+    body = _render(found, r.ctx, r.opts, r.render, r.hq)
     if not body:
-        from dosi.errors import ResourceNotFoundError
-
         raise ResourceNotFoundError(f"nothing of temporal entity {entity_id} is left to show")
-    return _respond([found], body, media, ctx, hq, opts, {})
+    return _respond([found], body, r.media, r.ctx, r.hq, r.opts, {})
 
 
 @router.delete("/entities/{entity_id}", status_code=204, summary="Delete a temporal entity")
@@ -281,12 +293,7 @@ async def delete_temporal_attr(request: Request, entity_id: str, attr_id: str) -
 async def patch_instance(
     request: Request, entity_id: str, attr_id: str, instance_id: str
 ) -> Response:
-    _check(request.query_params, _WRITE)
-    body, ctx = await body_and_context(request, allow_merge_patch=True)
-    await hub(request).temporal.update_instance(
-        await read_tenant(request), entity_id, attr_id, instance_id, body, ctx.active
-    )
-    return Response(status_code=204)
+    return await _on_instance(request, entity_id, attr_id, instance_id, patch=True)
 
 
 @router.delete(
@@ -297,9 +304,21 @@ async def patch_instance(
 async def delete_instance(
     request: Request, entity_id: str, attr_id: str, instance_id: str
 ) -> Response:
+    return await _on_instance(request, entity_id, attr_id, instance_id, patch=False)
+
+
+async def _on_instance(
+    request: Request, entity_id: str, attr_id: str, instance_id: str, *, patch: bool
+) -> Response:
+    """PATCH (merge the body into) or DELETE one attribute instance."""
     _check(request.query_params, _WRITE)
-    ctx = await get_context(request)
-    await hub(request).temporal.delete_instance(
-        await read_tenant(request), entity_id, attr_id, instance_id, ctx.active
-    )
+    service = hub(request).temporal
+    if patch:
+        body, ctx = await body_and_context(request, allow_merge_patch=True)
+        tenant = await read_tenant(request)
+        await service.update_instance(tenant, entity_id, attr_id, instance_id, body, ctx.active)
+    else:
+        ctx = await get_context(request)
+        tenant = await read_tenant(request)
+        await service.delete_instance(tenant, entity_id, attr_id, instance_id, ctx.active)
     return Response(status_code=204)

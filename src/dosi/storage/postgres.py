@@ -34,14 +34,14 @@ from dosi.storage.delta import SIDE_TABLES, delta, side_rows
 from dosi.storage.paging import Pager
 from dosi.storage.plan import Change, db_error, decode, fail_change, run_ops
 from dosi.storage.schema import POSTGRES, SCHEMA_VERSION
-from dosi.storage.temporal_pg_capture import purge_history
-from dosi.storage.temporal_postgres import PostgresTemporal
-from dosi.storage.temporal_sql import POSTGRES_DDL as TEMPORAL_DDL
 from dosi.storage.subscription_base import changes_of
 from dosi.storage.subscriptions_postgres import PostgresSubscriptions, record_notices
 from dosi.storage.subscriptions_sql import POSTGRES_DDL as SUBSCRIPTION_DDL
 from dosi.storage.ingest_postgres import PostgresIngest
 from dosi.storage.ingest_sql import POSTGRES_DDL as INGEST_DDL
+from dosi.storage.temporal_pg_capture import purge_history
+from dosi.storage.temporal_postgres import PostgresTemporal
+from dosi.storage.temporal_sql import POSTGRES_DDL as TEMPORAL_DDL
 
 DIALECT = S.PgDialect()
 _STATS_SUM = DIALECT.sql(ST.STATS_SUM)

@@ -41,19 +41,20 @@ from dosi.storage.base import (
     WriteOp,
 )
 from dosi.storage.delta import SIDE_TABLES, delta, side_rows
+from dosi.storage.history import KnownIds
 from dosi.storage.paging import Pager
 from dosi.storage.plan import Change, db_error, decode, fail_change, run_ops
 from dosi.storage.rows import bbox
 from dosi.storage.schema import SCHEMA_VERSION, SQLITE
-from dosi.storage.history import KnownIds
 from dosi.storage.sqlite_writer import SqliteWriter
-from dosi.storage.temporal_sql import SQLITE_DDL as TEMPORAL_DDL
-from dosi.storage.temporal_sqlite import SqliteTemporal, capture_history, purge_history
 from dosi.storage.subscription_base import changes_of
 from dosi.storage.subscriptions_sql import SQLITE_DDL as SUBSCRIPTION_DDL
 from dosi.storage.subscriptions_sqlite import SqliteSubscriptions, record_notices
 from dosi.storage.ingest_sqlite import SqliteIngest
 from dosi.storage.ingest_sql import SQLITE_DDL as INGEST_DDL
+from dosi.storage.temporal_sql import SQLITE_DDL as TEMPORAL_DDL
+from dosi.storage.temporal_sqlite import SqliteTemporal
+from dosi.storage.temporal_sqlite_capture import capture_history, purge_history
 
 T = TypeVar("T")
 DIALECT = S.Dialect()

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from dosi.storage import temporal_retention as TR
 from dosi.storage import temporal_sql as TS
 from dosi.storage.temporal_base import RetentionRule
 
@@ -140,8 +141,8 @@ class PgHistoryPartitions:
                         await conn.execute("DELETE FROM attr_rollup_day WHERE day < %s", (hi,))
                     total += int(n[0]) if n else 0
                     self._months.discard(key)
-        for rule, others in TS.rule_order(rules):
-            cond, params = TS.retention_where(
+        for rule, others in TR.rule_order(rules):
+            cond, params = TR.retention_where(
                 DIALECT, rule, others, dt(now - rule.keep_ms), _types_has
             )
             sql = (
@@ -164,12 +165,12 @@ class PgHistoryPartitions:
         are recomputed."""
         hour = cutoff // 3_600_000 * 3_600_000
         # a day row [day, day + 24 h) is wholly before ``hour`` when day < hour - 23 h
-        cond, params = TS.retention_where(
+        cond, params = TR.retention_where(
             DIALECT, rule, others, dt(hour - 23 * 3_600_000), _types_has, "day"
         )
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(f"DELETE FROM attr_rollup_day WHERE {cond}", params)
-            cond, params = TS.retention_where(
+            cond, params = TR.retention_where(
                 DIALECT, rule, others, dt(hour + 3_600_000), _types_has, "day"
             )
             await conn.execute(

@@ -12,23 +12,19 @@ import bisect
 import functools
 import json
 import sqlite3
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
 
+from dosi.storage import temporal_retention as TR
 from dosi.storage import temporal_sql as TS
-from dosi.storage.base import OpResult, WriteOp
 from dosi.storage.history import (
     HistoryPolicy,
-    KnownIds,
-    capture,
     instance_uri,
     parse_instance_uri,
 )
-from dosi.storage.plan import Change
 from dosi.storage.temporal_base import (
     AggregateQuery,
     AggregateSeries,
@@ -37,6 +33,7 @@ from dosi.storage.temporal_base import (
     RetentionRule,
     StoredInstance,
 )
+from dosi.storage.temporal_sqlite_capture import aids_of, chunks, ids_of
 
 DIALECT = TS.TemporalDialect(
     ph="?",
@@ -48,10 +45,6 @@ DIALECT = TS.TemporalDialect(
     list_of=lambda x: f"json_group_array({x})",
     loads_list=orjson.loads,
     presort=True,
-)
-_INSERT = (
-    "INSERT INTO attr_history (tid, aid, dataset, instance, ts, observed_at, created_at, "
-    "deleted_at, num, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -75,124 +68,6 @@ def _sqrt(x: float | None) -> float | None:
 
 def _uri(raw: bytes) -> str:
     return instance_uri(uuid.UUID(bytes=raw))
-
-
-def _chunks(items: Sequence[Any], n: int = 500) -> list[Sequence[Any]]:
-    return [items[i : i + n] for i in range(0, len(items), n)]
-
-
-def ids_of(conn: sqlite3.Connection, tenant: str, ids: Sequence[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for chunk in _chunks(list(dict.fromkeys(ids))):
-        out.update(
-            conn.execute(
-                f"SELECT id, tid FROM temporal_entity WHERE tenant = ? AND id IN "
-                f"({','.join('?' * len(chunk))})",
-                (tenant, *chunk),
-            ).fetchall()
-        )
-    return out
-
-
-def aids_of(conn: sqlite3.Connection, iris: Sequence[str], create: bool = False) -> dict[str, int]:
-    iris = list(dict.fromkeys(iris))
-    if create:
-        conn.executemany(
-            "INSERT OR IGNORE INTO temporal_attr (iri) VALUES (?)", [(i,) for i in iris]
-        )
-    out: dict[str, int] = {}
-    for chunk in _chunks(iris):
-        out.update(
-            conn.execute(
-                f"SELECT iri, aid FROM temporal_attr WHERE iri IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-        )
-    return out
-
-
-def capture_history(
-    conn: sqlite3.Connection,
-    tenant: str,
-    policy: HistoryPolicy,
-    ops: Sequence[WriteOp],
-    results: Sequence[OpResult],
-    changes: Sequence[Change],
-    known: KnownIds,
-    learnt: KnownIds,
-) -> None:
-    """Record the history of one write, in its transaction (the writer thread); the
-    integers of entities and attributes it looks up or creates go to ``learnt``, to
-    be kept in ``known`` once the transaction has committed."""
-    cap = capture(tenant, policy, ops, results, changes, int(time.time() * 1000))
-    if cap.purge:
-        tids = ids_of(conn, tenant, cap.purge)
-        conn.executemany("DELETE FROM attr_history WHERE tid = ?", [(t,) for t in tids.values()])
-    if not (cap.headers or cap.rows):
-        return
-    cached = known.tids
-    tids = {eid: cached[(tenant, eid)] for eid in cap.headers if (tenant, eid) in cached}
-    unseen = [eid for eid in cap.headers if eid not in tids]
-    if unseen:
-        tids.update(ids_of(conn, tenant, unseen))
-    headers = [
-        (eid, t) for eid, t in cap.headers.items() if eid in cap.new_types or eid not in tids
-    ]
-    if headers:  # new entities, new types, or history that starts now
-        conn.executemany(
-            "INSERT INTO temporal_entity (tenant, id, types) VALUES (?, ?, ?) "
-            "ON CONFLICT (tenant, id) DO UPDATE SET types = excluded.types "
-            "WHERE types <> excluded.types",
-            [(tenant, eid, orjson.dumps(types).decode()) for eid, types in headers],
-        )
-        tids.update(ids_of(conn, tenant, [eid for eid, _ in headers if eid not in tids]))
-    learnt.tids.update(((tenant, eid), tids[eid]) for eid in unseen if eid in tids)
-    learnt.tids.update(((tenant, eid), tids[eid]) for eid, _ in headers if eid in tids)
-    if not cap.rows:
-        return
-    aids = {r.attr: known.aids.get(r.attr) for r in cap.rows}
-    missing = [a for a, aid in aids.items() if aid is None]
-    if missing:
-        aids.update(aids_of(conn, missing, create=True))
-        learnt.aids.update((a, aids[a]) for a in missing)
-    if cap.replace:
-        conn.executemany(
-            "DELETE FROM attr_history WHERE tid = ? AND aid = ? AND dataset = ? AND ts = ? "
-            "AND observed_at = ?",
-            [
-                (tids[r.entity_id], aids[r.attr], r.dataset, r.ts, r.observed_at)
-                for r in cap.rows
-                if r.observed_at is not None
-            ],
-        )
-    conn.executemany(
-        _INSERT,
-        [
-            (
-                tids[r.entity_id],
-                aids[r.attr],
-                r.dataset,
-                r.instance.to_bytes(16, "big"),
-                r.ts,
-                r.observed_at,
-                r.created_at,
-                r.deleted_at,
-                r.num,
-                r.doc,
-            )
-            for r in cap.rows
-        ],
-    )
-
-
-def purge_history(conn: sqlite3.Connection, tenant: str, rid_select: str) -> None:
-    """DELETE /entities (purge): the history of the entities ``rid_select`` names."""
-    conn.execute(
-        f"DELETE FROM attr_history WHERE tid IN (SELECT t.tid FROM temporal_entity t "
-        f"JOIN entity e ON e.tenant = t.tenant AND e.id = t.id WHERE t.tenant = ? "
-        f"AND e.rid IN ({rid_select}))",
-        (tenant,),
-    )
 
 
 class SqliteTemporal:
@@ -401,8 +276,8 @@ class SqliteTemporal:
         with one seek per attribute (there is no index on time alone: it would slow
         every write down)."""
         total = 0
-        for rule, others in TS.rule_order(rules):
-            cond, params = TS.rule_entities(DIALECT, rule, others, _types_has)
+        for rule, others in TR.rule_order(rules):
+            cond, params = TR.rule_entities(DIALECT, rule, others, _types_has)
             tids = await self._read(
                 lambda conn, c=cond, p=params: [
                     r[0] for r in conn.execute(f"SELECT tid FROM temporal_entity WHERE {c}", p)
@@ -411,7 +286,7 @@ class SqliteTemporal:
             aids = await self._read(
                 lambda conn: [r[0] for r in conn.execute("SELECT aid FROM temporal_attr")]
             )
-            for chunk in _chunks(tids, 200):
+            for chunk in chunks(tids, 200):
                 sql = (
                     f"DELETE FROM attr_history WHERE hid IN (SELECT hid FROM attr_history "
                     f"WHERE tid IN ({TS.aid_list(chunk)}) AND aid IN ({TS.aid_list(aids)}) "
