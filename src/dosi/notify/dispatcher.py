@@ -153,6 +153,10 @@ class Dispatcher:
             failures = rec.failures + 1
             outcome = Delivery(ok=False, at=now_iso(), failures=failures,
                                retry_at=now_ms() + self._backoff(failures))
+        if outcome is not None and outcome.retry_at:
+            # look again when the pause (linger, throttling, backoff) ends, not a poll later
+            delay = max(0.0, (outcome.retry_at - now_ms()) / 1000) + 0.002
+            asyncio.get_running_loop().call_later(delay, self.wake)
         key = (rec.tenant, rec.id)
         self._recording[key] = done = asyncio.get_running_loop().create_future()
         self._outcomes.append((rec, outcome, done))
