@@ -1,4 +1,4 @@
-"""Getting a notification to its endpoint: HTTP(S) POST (httpx) and MQTT(S) publish
+"""Getting a notification to its endpoint: HTTP(S) POST (``http_post``) and MQTT(S) publish
 (paho-mqtt, QoS 0/1/2, MQTT 3.1.1 or 5.0 from ``notifierInfo``).
 
 A sender raises ``DeliveryError`` when the receiver did not take the notification;
@@ -8,15 +8,15 @@ the dispatcher then keeps it in the outbox and tries again later.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
 import orjson
+
+from dosi.notify.http_post import HttpPoster, PostError
 
 
 class DeliveryError(Exception):
@@ -32,20 +32,12 @@ class Message:
 
 
 class HttpSender:
-    """POSTs through one httpx client, at most ``per_origin`` requests at once per
-    scheme://host:port: httpx's pool looks over all its connections and waiting
-    requests for each request, so many concurrent POSTs to one receiver cost more CPU
-    than they save time (and a receiver gets a few keep-alive connections, not 64)."""
+    """POSTs (``http_post``), at most ``per_origin`` at once per scheme://host:port: a
+    receiver gets a few keep-alive connections, and notifications waiting for it gather
+    into fewer, larger ones."""
 
     def __init__(self, timeout: float, per_origin: int = 4) -> None:
-        # httpx logs every request at INFO: one line per notification (dosi.notify logs
-        # the failures)
-        logging.getLogger("httpx").setLevel(max(logging.WARNING,
-                                                logging.getLogger("httpx").level))
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
+        self._poster = HttpPoster(timeout, max_idle=per_origin * 2)
         self._per_origin = per_origin
         self._gates: dict[str, asyncio.Semaphore] = {}
 
@@ -63,14 +55,14 @@ class HttpSender:
         body = orjson.dumps(msg.body)
         try:
             async with self._gate(msg.uri):
-                resp = await self._client.post(msg.uri, content=body, headers=msg.headers)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
-        if not 200 <= resp.status_code < 300:
-            raise DeliveryError(f"HTTP {resp.status_code}")
+                status = await self._poster.post(msg.uri, body, msg.headers)
+        except PostError as exc:
+            raise DeliveryError(str(exc)) from exc
+        if not 200 <= status < 300:
+            raise DeliveryError(f"HTTP {status}")
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._poster.close()
 
 
 class MqttSender:

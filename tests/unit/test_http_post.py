@@ -1,0 +1,76 @@
+"""The notification POST client against raw loopback servers: answer framings,
+keep-alive reuse, a kept connection the receiver closed, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dosi.notify.http_post import HttpPoster, PostError
+
+
+async def serve(answers: list[bytes], close_after: bool = False):
+    """A server answering each request on a connection with the next answer."""
+    got: list[bytes] = []
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while answers:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            got.append(await reader.readexactly(length))
+            writer.write(answers.pop(0))
+            await writer.drain()
+            if close_after:
+                break
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}/n", got, lambda: connections
+
+
+async def test_framings_and_keep_alive():
+    server, url, got, conns = await serve([
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n",
+    ])
+    p = HttpPoster(5.0)
+    assert await p.post(url, b'{"a":1}', {"Content-Type": "application/json"}) == 200
+    assert await p.post(url, b"[2]", {}) == 201
+    assert await p.post(url, b"[3]", {}) == 500
+    assert got == [b'{"a":1}', b"[2]", b"[3]"]
+    assert conns() == 1  # one kept-alive connection for the three
+    await p.close()
+    server.close()
+
+
+async def test_answer_until_close_and_a_closed_kept_connection():
+    server, url, got, conns = await serve([
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.0 204 No Content\r\n\r\n",
+    ], close_after=True)
+    p = HttpPoster(5.0)
+    assert await p.post(url, b"1", {}) == 200  # kept, but the server closes it
+    await asyncio.sleep(0.05)
+    assert await p.post(url, b"2", {}) == 204  # a new connection, not an error
+    assert got == [b"1", b"2"] and conns() == 2
+    await p.close()
+    server.close()
+
+
+async def test_refused_and_bad_answers_are_errors():
+    server, url, _, _ = await serve([b"garbage\r\n\r\n"])
+    p = HttpPoster(2.0)
+    with pytest.raises(PostError):
+        await p.post(url, b"x", {})
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(PostError):
+        await p.post(url, b"x", {})
+    with pytest.raises(PostError):
+        await p.post("ftp://127.0.0.1/x", b"x", {})
