@@ -58,14 +58,14 @@ class HttpPoster:
                 return await asyncio.wait_for(self._exchange(key, conn, request), self.timeout)
             except _Stale:
                 continue
-            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
                 raise PostError(f"{type(exc).__name__}: {exc}") from exc
         try:
             conn = await asyncio.wait_for(self._connect(parts.hostname, port, tls),
                                           self.connect_timeout)
             return await asyncio.wait_for(self._exchange(key, conn, request, fresh=True),
                                           self.timeout)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, _Stale) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, _Stale) as exc:
             raise PostError(f"{type(exc).__name__}: {exc}") from exc
 
     async def _connect(self, host: str, port: int, tls: bool) -> _Conn:

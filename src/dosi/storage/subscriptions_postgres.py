@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg import errors as pgerr
 
@@ -61,8 +60,7 @@ async def record_notices(
     rows = Q.change_rows(tenant, notices, changes, now_iso())
     _, ids, before, after, at, created, subs = (list(c) for c in zip(*rows))
     await conn.execute(
-        "INSERT INTO notify_change (tenant, entity_id, before, after, at, created_ms, subs) "
-        "SELECT %s, v.i, v.b, v.a, v.t, v.c, v.s FROM unnest(%b::text[], %b::text[], "
+        f"INSERT INTO {Q.CHANGE_COLUMNS} SELECT %s, v.i, v.b, v.a, v.t, v.c, v.s FROM unnest(%b::text[], %b::text[], "
         "%b::text[], %b::text[], %b::bigint[], %b::text[]) WITH ORDINALITY "
         "AS v(i, b, a, t, c, s, n) ORDER BY v.n",
         (tenant, ids, before, after, at, created, subs),
@@ -165,18 +163,7 @@ class PostgresSubscriptions:
     async def pending(self, tenant: str, sub_id: str, limit: int) -> list[PendingNotice]:
         async with self._pool.connection() as conn:
             rows = await (await conn.execute(_pg(Q.PENDING), (tenant, sub_id, limit))).fetchall()
-        return [
-            PendingNotice(
-                r[0],
-                r[1],
-                r[2],
-                orjson.loads(r[3]) if r[3] else None,
-                orjson.loads(r[4]) if r[4] else None,
-                r[5],
-                r[6],
-            )
-            for r in rows
-        ]
+        return [Q.pending_notice(r) for r in rows]
 
     async def finish_delivery(
         self, tenant: str, sub_id: str, owner: str, outcome: Delivery | None
@@ -215,16 +202,9 @@ class PostgresSubscriptions:
     async def release_leases(self, owner: str | None) -> None:
         async with self._pool.connection() as conn:
             if owner is None:
-                await conn.execute(
-                    "UPDATE subscription SET lease_owner = NULL, lease_until = 0 "
-                    "WHERE lease_owner IS NOT NULL"
-                )
+                await conn.execute(Q.RELEASE_ALL)
             else:
-                await conn.execute(
-                    "UPDATE subscription SET lease_owner = NULL, lease_until = 0 "
-                    "WHERE lease_owner = %s",
-                    (owner,),
-                )
+                await conn.execute(_pg(Q.RELEASE_OWNER), (owner,))
 
     async def fan_out(self, limit: int) -> int:
         todo = _pg(Q.TO_FAN.format(todo="NOT fanned"))
@@ -240,17 +220,12 @@ class PostgresSubscriptions:
             rows = await (await conn.execute(todo, (limit,))).fetchall()
             if not rows:
                 return 0
-            live = {(t, i) for t, i in await (await conn.execute(
-                "SELECT tenant, id FROM subscription")).fetchall()}
-            queue: list[tuple[Any, ...]] = []
-            for seq, tenant, subs, created in rows:
-                queue += [(tenant, sub_id, seq, trig, created)
-                          for sub_id, trig in orjson.loads(subs) if (tenant, sub_id) in live]
+            live = set(await (await conn.execute(Q.SUBSCRIPTION_KEYS)).fetchall())
+            queue, _ = Q.queue_rows(rows, live)
             if queue:
                 cols = [list(c) for c in zip(*queue)]
                 await conn.execute(
-                    "INSERT INTO notify_queue (tenant, sub_id, seq, trigger, created_ms) "
-                    "SELECT v.te, v.s, v.q, v.t, v.c FROM unnest(%b::text[], %b::text[], "
+                    f"INSERT INTO {Q.QUEUE_COLUMNS} SELECT v.te, v.s, v.q, v.t, v.c FROM unnest(%b::text[], %b::text[], "
                     "%b::bigint[], %b::text[], %b::bigint[]) WITH ORDINALITY "
                     "AS v(te, s, q, t, c, n) ORDER BY v.n", cols)
             seqs = [r[0] for r in rows]
@@ -262,10 +237,9 @@ class PostgresSubscriptions:
             return len(rows)
 
     async def outbox_size(self, tenant: str | None = None) -> int:
-        where, params = ("", ()) if tenant is None else (" AND tenant = %s", (tenant,))
+        where, params = ("true", ()) if tenant is None else ("tenant = %s", (tenant,))
         async with self._pool.connection() as conn:
-            q = await (await conn.execute(
-                f"SELECT count(*) FROM notify_queue WHERE true{where}", params)).fetchone()
+            q = await (await conn.execute(Q.QUEUED.format(where=where), params)).fetchone()
             c = await (await conn.execute(
-                f"SELECT count(*) FROM notify_change WHERE NOT fanned{where}", params)).fetchone()
+                Q.UNFANNED.format(todo="NOT fanned AND ", where=where), params)).fetchone()
         return (int(q[0]) if q else 0) + (int(c[0]) if c else 0)

@@ -22,7 +22,13 @@ from typing import Any
 
 import orjson
 
-from dosi.storage.subscription_base import Change, Delivery, Notice, SubscriptionRecord
+from dosi.storage.subscription_base import (
+    Change,
+    Delivery,
+    Notice,
+    PendingNotice,
+    SubscriptionRecord,
+)
 
 SQLITE_DDL = """
 CREATE TABLE IF NOT EXISTS subscription (
@@ -128,6 +134,15 @@ RELEASE = (
     "UPDATE subscription SET lease_owner = NULL, lease_until = 0 "
     "WHERE tenant = ? AND id = ? AND lease_owner = ?"
 )
+RELEASE_ALL = (
+    "UPDATE subscription SET lease_owner = NULL, lease_until = 0 WHERE lease_owner IS NOT NULL"
+)
+RELEASE_OWNER = "UPDATE subscription SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = ?"
+SUBSCRIPTION_KEYS = "SELECT tenant, id FROM subscription"
+CHANGE_COLUMNS = "notify_change (tenant, entity_id, before, after, at, created_ms, subs)"
+QUEUE_COLUMNS = "notify_queue (tenant, sub_id, seq, trigger, created_ms)"
+QUEUED = "SELECT count(*) FROM notify_queue WHERE {where}"
+UNFANNED = "SELECT count(*) FROM notify_change WHERE {todo}{where}"
 ORPHAN_EVENTS = (
     "DELETE FROM notify_change WHERE seq = ? AND NOT EXISTS "
     "(SELECT 1 FROM notify_queue o WHERE o.seq = notify_change.seq)"
@@ -211,3 +226,26 @@ def change_rows(
         after = dumps(ch.after) if ch.after is not None else None
         rows.append((tenant, ch.entity_id, before, after, at, created, dumps(pairs)))
     return rows
+
+
+def pending_notice(row: Sequence[Any]) -> PendingNotice:
+    """A PendingNotice from a ``PENDING`` row."""
+    return PendingNotice(row[0], row[1], row[2], orjson.loads(row[3]) if row[3] else None,
+                         orjson.loads(row[4]) if row[4] else None, row[5], row[6])
+
+
+def queue_rows(
+    changes: Sequence[Sequence[Any]], live: set[tuple[str, str]]
+) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """The fan-out step: ``notify_queue`` rows (tenant, sub_id, seq, trigger, created_ms)
+    for ``TO_FAN`` rows, one per subscription still there (``live``: (tenant, id)); and
+    the seqs of changes no subscription is left to hear of."""
+    queue: list[tuple[Any, ...]] = []
+    unheard: list[int] = []
+    for seq, tenant, subs, created in changes:
+        before = len(queue)
+        queue += [(tenant, sub_id, seq, trig, created)
+                  for sub_id, trig in orjson.loads(subs) if (tenant, sub_id) in live]
+        if len(queue) == before:
+            unheard.append(seq)
+    return queue, unheard

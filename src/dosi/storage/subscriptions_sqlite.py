@@ -11,8 +11,6 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from dosi.ngsild.values import now_iso
 from dosi.storage import subscriptions_sql as Q
 from dosi.storage.subscription_base import (
@@ -34,10 +32,8 @@ def record_notices(
     notices = hook.notices(tenant, changes)
     if not notices:
         return
-    conn.executemany(
-        "INSERT INTO notify_change (tenant, entity_id, before, after, at, created_ms, subs) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)", Q.change_rows(tenant, notices, changes, now_iso()),
-    )
+    conn.executemany(f"INSERT INTO {Q.CHANGE_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     Q.change_rows(tenant, notices, changes, now_iso()))
 
 
 def _finish(
@@ -53,12 +49,6 @@ def _finish(
         conn.execute(f"DELETE FROM notify_queue WHERE oid IN ({marks})", outcome.done)
         conn.executemany(Q.ORPHAN_EVENTS, [(e,) for e in seqs])
     conn.execute(Q.FINISH, Q.finish_params(outcome, tenant, sub_id, owner))
-
-
-def _load(raw: Any) -> Doc | None:
-    import orjson
-
-    return None if raw is None else orjson.loads(raw)  # type: ignore[no-any-return]
 
 
 class SqliteSubscriptions:
@@ -172,7 +162,7 @@ class SqliteSubscriptions:
         rows = await self._read(
             lambda conn: conn.execute(Q.PENDING, (tenant, sub_id, limit)).fetchall()
         )
-        return [PendingNotice(r[0], r[1], r[2], _load(r[3]), _load(r[4]), r[5], r[6]) for r in rows]
+        return [Q.pending_notice(r) for r in rows]
 
     async def finish_delivery(
         self, tenant: str, sub_id: str, owner: str, outcome: Delivery | None
@@ -192,16 +182,9 @@ class SqliteSubscriptions:
     async def release_leases(self, owner: str | None) -> None:
         def job(conn: sqlite3.Connection) -> None:
             if owner is None:
-                conn.execute(
-                    "UPDATE subscription SET lease_owner = NULL, lease_until = 0 "
-                    "WHERE lease_owner IS NOT NULL"
-                )
+                conn.execute(Q.RELEASE_ALL)
             else:
-                conn.execute(
-                    "UPDATE subscription SET lease_owner = NULL, lease_until = 0 "
-                    "WHERE lease_owner = ?",
-                    (owner,),
-                )
+                conn.execute(Q.RELEASE_OWNER, (owner,))
 
         await self._writer.run(job)
 
@@ -214,32 +197,22 @@ class SqliteSubscriptions:
             rows = conn.execute(todo, (limit,)).fetchall()
             if not rows:
                 return 0
-            live = {(t, i) for t, i in conn.execute("SELECT tenant, id FROM subscription")}
-            queue: list[tuple[Any, ...]] = []
-            empty = []
-            for seq, tenant, subs, created in rows:
-                before = len(queue)
-                queue += [(tenant, sub_id, seq, trig, created)
-                          for sub_id, trig in orjson.loads(subs) if (tenant, sub_id) in live]
-                if len(queue) == before:
-                    empty.append((seq,))
-            conn.executemany("INSERT INTO notify_queue (tenant, sub_id, seq, trigger, "
-                             "created_ms) VALUES (?, ?, ?, ?, ?)", queue)
+            live = set(conn.execute(Q.SUBSCRIPTION_KEYS))
+            queue, unheard = Q.queue_rows(rows, live)
+            conn.executemany(f"INSERT INTO {Q.QUEUE_COLUMNS} VALUES (?, ?, ?, ?, ?)", queue)
             conn.execute("UPDATE notify_change SET fanned = 1 WHERE fanned = 0 AND seq <= ?",
                          (rows[-1][0],))
-            conn.executemany("DELETE FROM notify_change WHERE seq = ?", empty)
+            conn.executemany("DELETE FROM notify_change WHERE seq = ?", [(q,) for q in unheard])
             return len(rows)
 
         return await self._writer.run(job)  # type: ignore[no-any-return]
 
     async def outbox_size(self, tenant: str | None = None) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            where, params = ("", ()) if tenant is None else (" WHERE tenant = ?", (tenant,))
-            (queued,) = conn.execute(f"SELECT count(*) FROM notify_queue{where}",
-                                     params).fetchone()
-            todo = "fanned = 0" + ("" if tenant is None else " AND tenant = ?")
-            (unfanned,) = conn.execute(f"SELECT count(*) FROM notify_change WHERE {todo}",
-                                       params).fetchone()
+            where, params = ("true", ()) if tenant is None else ("tenant = ?", (tenant,))
+            (queued,) = conn.execute(Q.QUEUED.format(where=where), params).fetchone()
+            (unfanned,) = conn.execute(
+                Q.UNFANNED.format(todo="fanned = 0 AND ", where=where), params).fetchone()
             return int(queued) + int(unfanned)
 
         return await self._read(run)  # type: ignore[no-any-return]
