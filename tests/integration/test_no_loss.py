@@ -1,5 +1,5 @@
 """Nothing lost: the hub process is killed (SIGKILL) while notifications are pending and
-a receiver is down; after a restart on the same store and the receiver's recovery,
+a receiver (an HTTP endpoint, or the MQTT broker) is down; after a restart on the same store and the receiver's recovery,
 every acknowledged change has been delivered (at least once), in order per entity, and
 the subscription's status counters tell what the receivers saw.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -296,3 +297,109 @@ def test_sigkill_with_pending_notifications_loses_nothing(store, tmp_path, recei
         assert st["status"] == "ok" and "timesFailed" not in st
     finally:
         hub.stop()
+
+
+class Broker:
+    """A Mosquitto of the test's own on a free loopback port, to stop and start (the
+    shared one on 1883 stays up for the other tests)."""
+
+    def __init__(self, tmp: Path) -> None:
+        exe = shutil.which("mosquitto") or next(
+            (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+             if os.path.exists(p)), None)
+        if exe is None:
+            if os.environ.get("CI") or os.environ.get("DOSI_REQUIRE_MQTT"):
+                pytest.fail("mosquitto is not installed (scripts/services.sh installs it)")
+            pytest.skip("mosquitto is not installed")
+        self.exe, self.port = exe, free_port()
+        self.conf = tmp / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import socket
+
+        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("mosquitto did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+def test_sigkill_with_the_mqtt_broker_down_loses_nothing(tmp_path):
+    import queue
+
+    import paho.mqtt.client as mqtt
+
+    broker = Broker(tmp_path)  # not started: the receiver is down
+    hub = Hub(f"sqlite:///{tmp_path}/hub.db", tmp_path,
+              {"DOSI_NOTIFY_RETRY_BASE": "1", "DOSI_NOTIFY_RETRY_MAX": "1",
+               "DOSI_NOTIFY_TIMEOUT": "2"})
+    client = None
+    hub.start()
+    try:
+        for eid in ENTITIES:
+            r = httpx.post(hub.base + ENTS, json={"id": eid, "type": TYPE,
+                                                   ATTR: {"type": "Property", "value": 0}})
+            assert r.status_code == 201, r.text
+        body = {"id": "urn:ngsi-ld:Subscription:mqtt", "type": "Subscription",
+                "entities": [{"type": TYPE}],
+                "notification": {"format": "keyValues", "attributes": [ATTR], "endpoint": {
+                    "uri": f"mqtt://127.0.0.1:{broker.port}/no-loss/n",
+                    "accept": "application/json",
+                    "notifierInfo": [{"key": "MQTT-QoS", "value": "1"}]}}}
+        assert httpx.post(hub.base + SUBS, json=body).status_code == 201
+        writers = Writers(hub, dict.fromkeys(ENTITIES, 0))
+        wait_for(lambda: writers.count() >= 40 and hub.status(
+            "urn:ngsi-ld:Subscription:mqtt").get("timesFailed", 0) >= 1,
+            "a failed publish and some writes", hub)
+        hub.kill()
+        writers.join()
+        acked = {e: list(v) for e, v in writers.acked.items()}
+
+        # the broker and its subscriber come back, then the hub
+        broker.start()
+        got: queue.Queue[dict[str, Any]] = queue.Queue()
+        ready: queue.Queue[int] = queue.Queue()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        client.on_message = lambda c, u, m: got.put(json.loads(m.payload))
+        client.on_subscribe = lambda c, u, mid, rc, p: ready.put(mid)
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        client.subscribe("no-loss/n", qos=1)
+        ready.get(timeout=10)
+        hub.start()
+
+        seen: dict[str, list[int]] = defaultdict(list)
+
+        def complete() -> bool:
+            while not got.empty():
+                for e in got.get()["body"]["data"]:
+                    seen[e["id"]].append(e[ATTR])
+            return all(set(v) <= set(seen.get(e, ())) for e, v in acked.items())
+
+        wait_for(complete, "every change through the broker", hub)
+        for eid in acked:
+            assert in_order(seen[eid]), f"{eid} out of order: {seen[eid]}"
+        wait_for(lambda: hub.status("urn:ngsi-ld:Subscription:mqtt").get("status") == "ok",
+                 "status ok", hub)
+        st = hub.status("urn:ngsi-ld:Subscription:mqtt")
+        assert st["timesSent"] >= 1 and st["timesFailed"] >= 1
+        assert st["lastSuccess"] >= st["lastFailure"]
+    finally:
+        if client is not None:
+            client.loop_stop()
+            client.disconnect()
+        hub.stop()
+        broker.stop()
