@@ -79,9 +79,14 @@ class HttpPoster:
         reader, writer = conn
         keep = False
         try:
-            writer.write(request)
-            await writer.drain()
-            status_line = await reader.readline()
+            try:
+                writer.write(request)
+                await writer.drain()
+                status_line = await reader.readline()
+            except ConnectionError:
+                if fresh:
+                    raise
+                raise _Stale() from None  # reset while idle: try a new connection
             if not status_line:
                 if fresh:
                     raise asyncio.IncompleteReadError(b"", None)
