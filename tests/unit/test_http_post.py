@@ -74,3 +74,32 @@ async def test_refused_and_bad_answers_are_errors():
         await p.post(url, b"x", {})
     with pytest.raises(PostError):
         await p.post("ftp://127.0.0.1/x", b"x", {})
+
+
+async def test_a_kept_connection_reset_while_idle_is_not_a_failure():
+    import socket
+    import struct
+
+    served = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        served += 1
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()  # an RST, not a FIN
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/n"
+    p = HttpPoster(5.0)
+    assert await p.post(url, b"1", {}) == 200
+    await asyncio.sleep(0.05)
+    assert await p.post(url, b"2", {}) == 200
+    assert served == 2
+    await p.close()
+    server.close()
