@@ -2,7 +2,7 @@
 ``export`` writes history to Parquet or CSV (``dosi.cli_export``); ``models``,
 ``datasets``, ``ingest`` and ``import`` manage data models, the dataset catalog, dead
 letters and file imports (``dosi.cli_models``, ``cli_datasets``, ``cli_ingest``,
-``cli_import``)."""
+``cli_import``); ``drt`` plans dial-a-ride days (``dosi.cli_drt``)."""
 
 from __future__ import annotations
 
@@ -55,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--port", type=int, default=None, help="port (1026)")
         p.add_argument("--store", default=None,
                        help="sqlite:///path.db (default sqlite:///dosi.db) or postgresql://...")
-    from dosi import cli_datasets, cli_export, cli_import, cli_ingest, cli_models
+    from dosi import cli_datasets, cli_drt, cli_export, cli_import, cli_ingest, cli_models
 
     groups = {"export": cli_export, "models": cli_models, "datasets": cli_datasets,
-              "ingest": cli_ingest, "import": cli_import}
+              "ingest": cli_ingest, "import": cli_import, "drt": cli_drt}
     for module in groups.values():
         module.add_parser(sub)
     args = parser.parse_args(argv)

@@ -120,10 +120,10 @@ def check(inst: Instance, routes: list[list[int]]) -> Report:
             bad.append(f"request {label}: dropped off before being picked up")
     for k, stops in enumerate(routes[: len(inst.vehicles)]):
         veh = inst.vehicles[k]
-        report.cost += inst.route_cost(stops, veh)
         if not stops or any(not isinstance(v, int) or not 1 <= v <= 2 * inst.n for v in stops):
             report.schedules.append([])
             continue
+        report.cost += inst.route_cost(stops, veh)
         seats = wheel = 0
         for node in stops:
             seats += inst.seats[node]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,6 @@ class Instance:
             return 0.0
         d = self.dist
         total = d[vehicle.start][stops[0]] + d[stops[-1]][vehicle.end]
-        for a, b in zip(stops, stops[1:]):
+        for a, b in pairwise(stops):
             total += d[a][b]
         return total

@@ -19,6 +19,7 @@ the independent checker in ``check.py`` uses Bellman-Ford on the full graph.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 from dosi.drt.instance import Instance
 
@@ -117,7 +118,7 @@ class Prep:
 class RouteState:
     """A route with the data the insertion filters need (all lists include the depots)."""
 
-    __slots__ = ("k", "stops", "nodes", "A", "Z", "ls", "lw", "cost")
+    __slots__ = ("A", "Z", "cost", "k", "ls", "lw", "nodes", "stops")
 
     def __init__(self, prep: Prep, k: int, stops: list[int], times: list[float] | None = None):
         self.k = k
@@ -138,7 +139,7 @@ class RouteState:
             lw.append(w)
         self.ls, self.lw = ls, lw
         D = prep.D
-        self.cost = sum(D[a][b] for a, b in zip(nodes, nodes[1:])) if stops else 0.0
+        self.cost = sum(D[a][b] for a, b in pairwise(nodes)) if stops else 0.0
 
 
 def candidates(prep: Prep, rs: RouteState, r: int) -> list[tuple[float, int, int]]:
