@@ -218,14 +218,14 @@ class ALNS:
         return len(weights) - 1
 
     def run(self, time_limit: float = 10.0, iterations: int | None = None,
-            cycle: int | None = None) -> Result:
+            cycle: int | None = None, start_worse: float = 0.02) -> Result:
         t0 = time.perf_counter()
         deadline = t0 + time_limit
         cur = self.initial()
         best, f_cur = cur.copy(), self.objective(cur)
         f_best = f_cur
         cycle = cycle or max(1000, 50 * self.inst.n)
-        start_temp = 0.02 * f_best / math.log(2)
+        start_temp = start_worse * f_best / math.log(2)
         cool = (0.002) ** (1.0 / cycle)
         temp = start_temp
         sd, sr = [0.0] * len(self.destroy), [0.0] * len(self.repair)

@@ -49,55 +49,92 @@ class Prep:
                 e[d] = max(e[d], e[p] + S[p] + T[p][d])
                 l[d] = min(l[d], l[p] + S[p] + self.L[r])
         self.E, self.Lt = e, l
+        self.ST = [[S[a] + d for d in row] for a, row in enumerate(T)]
+        self.W = [None] + [
+            self.L[r] + S[r] if math.isfinite(self.L[r]) else None for r in range(1, n + 1)]
         self.veh = vehs
         self.start_lb = [max(e[v.start], v.shift_start) for v in vehs]
         self.end_ub = [min(l[v.end], v.shift_end) for v in vehs]
 
-    def schedule(self, k: int, stops: list[int]) -> list[float] | None:
+    def schedule(self, k: int, stops: list[int], keep: int = 0,
+                 prefix: list[float] | None = None) -> list[float] | None:
         """Earliest feasible schedule of vehicle ``k`` visiting ``stops`` (depots included in
-        the result), or None when no schedule exists."""
+        the result), or None when no schedule exists. ``prefix`` may give lower bounds for
+        positions ``0..keep`` (the earliest schedule of a route these stops extend after
+        position ``keep``): the sweep then starts there."""
         veh = self.veh[k]
         nodes = [veh.start, *stops, veh.end]
         m = len(nodes)
-        n, E, Lt, S, T, L = self.n, self.E, self.Lt, self.S, self.T, self.L
-        lb = [E[v] for v in nodes]
-        ub = [Lt[v] for v in nodes]
-        lb[0] = self.start_lb[k]
-        ub[-1] = self.end_ub[k]
+        n, E, Lt, ST, W = self.n, self.E, self.Lt, self.ST, self.W
         back: list[tuple[int, int, float]] = []
         pos: dict[int, int] = {}
-        for idx in range(1, m - 1):
-            v = nodes[idx]
-            if v <= n:
-                pos[v] = idx
-            elif math.isfinite(L[v - n]):
-                back.append((idx, pos[v - n], L[v - n] + S[v - n]))
-        if math.isfinite(veh.max_duration):
-            back.append((m - 1, 0, veh.max_duration))
-        cur = [0.0] * m
-        for _ in range(len(back) + 2):
-            t = lb[0]
-            if t > ub[0]:
+        if prefix is None or keep == 0:
+            keep = 0
+            cur = [0.0] * m
+            t = self.start_lb[k]
+            if t > Lt[veh.start]:
                 return None
             cur[0] = t
-            u = nodes[0]
-            for idx in range(1, m):
+        else:
+            cur = prefix[: keep + 1] + [0.0] * (m - keep - 1)
+            t = cur[keep]
+            for idx in range(1, keep + 1):
                 v = nodes[idx]
-                t += S[u] + T[u][v]
-                if t < lb[idx]:
-                    t = lb[idx]
-                if t > ub[idx]:
-                    return None
-                cur[idx] = t
-                u = v
-            changed = False
+                if v <= n:
+                    pos[v] = idx
+                elif W[v - n] is not None:
+                    back.append((idx, pos[v - n], W[v - n]))
+        u = nodes[keep]
+        for idx in range(keep + 1, m):
+            v = nodes[idx]
+            t += ST[u][v]
+            e = E[v]
+            if t < e:
+                t = e
+            if t > Lt[v]:
+                return None
+            cur[idx] = t
+            if v <= n:
+                pos[v] = idx
+            elif idx < m - 1 and W[v - n] is not None:
+                back.append((idx, pos[v - n], W[v - n]))
+            u = v
+        if t > self.end_ub[k]:
+            return None
+        if veh.max_duration != math.inf:
+            back.append((m - 1, 0, veh.max_duration))
+        if not back:
+            return cur
+        lb: dict[int, float] = {}
+        end_ub = self.end_ub[k]
+        for _ in range(len(back) + 1):
+            lowest = m
             for f, to, w in back:
                 need = cur[f] - w
                 if need > cur[to] + EPS:
-                    lb[to] = need
-                    changed = True
-            if not changed:
+                    if need > lb.get(to, -math.inf):
+                        lb[to] = need
+                    if to < lowest:
+                        lowest = to
+            if lowest == m:
                 return cur
+            t = lb[lowest]
+            if t > Lt[nodes[lowest]]:
+                return None
+            cur[lowest] = t
+            u = nodes[lowest]
+            for idx in range(lowest + 1, m):
+                v = nodes[idx]
+                t += ST[u][v]
+                e = lb.get(idx, E[v])
+                if t < e:
+                    t = e
+                if t > Lt[v]:
+                    return None
+                cur[idx] = t
+                u = v
+            if t > end_ub:
+                return None
         return None
 
     def latest(self, k: int, stops: list[int]) -> list[float]:
@@ -217,7 +254,7 @@ def best_feasible(prep: Prep, rs: RouteState, r: int, tries: int = 12):
     """Cheapest exactly feasible insertion of ``r`` into ``rs``: (cost, stops, times) or None."""
     for cost, i, j in candidates(prep, rs, r)[:tries]:
         stops = insert(rs.stops, prep.n, r, i, j)
-        times = prep.schedule(rs.k, stops)
+        times = prep.schedule(rs.k, stops, i, rs.A)
         if times is not None:
             return cost, stops, times
     return None
