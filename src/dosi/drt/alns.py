@@ -218,7 +218,7 @@ class ALNS:
         return len(weights) - 1
 
     def run(self, time_limit: float = 10.0, iterations: int | None = None,
-            cycle: int | None = None, start_worse: float = 0.02) -> Result:
+            cycle: int | None = None, start_worse: float = 0.005) -> Result:
         t0 = time.perf_counter()
         deadline = t0 + time_limit
         cur = self.initial()
