@@ -10,6 +10,7 @@
 Bulk history for 2 and 3 is loaded with SQL (generated rows), not through the API.
 Not a test: nothing asserts timing. usage:
     python bench/temporal.py [--stores sqlite,postgres] [--entities 1000] [--out FILE]
+        [--ingest-only]  (the cost of history only: no reads, no bulk load)
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ async def timed(fn: Any, runs: int) -> float:
     return statistics.median(out)
 
 
-async def bench_store(kind: str, entities: int) -> dict[str, Any]:
+async def bench_store(kind: str, entities: int, ingest_only: bool = False) -> dict[str, Any]:
     res: dict[str, Any] = {"store": kind}
     with tempfile.TemporaryDirectory() as tmp:
         url = await fresh(kind, tmp)
@@ -178,6 +179,8 @@ async def bench_store(kind: str, entities: int) -> dict[str, Any]:
             store.history_policy = HistoryPolicy(enabled=True)
             res["ingest_on"] = statistics.median(on)
             res["ingest_off"] = statistics.median(off)
+            if ingest_only:
+                return res
             one = "urn:ngsi-ld:Road:year"
             loader = load_sqlite if kind == "sqlite" else load_postgres
             await loader(store, [one], 365 * DAY // STEP)
@@ -255,6 +258,9 @@ def report(results: list[dict[str, Any]], entities: int) -> str:
     for r in results:
         on = r["ingest_on"]
         cost = 1 - on / r["ingest_off"]
+        if "aggregate" not in r:  # --ingest-only
+            lines.append(f"| {r['store']} | {on:,.0f} | {r['ingest_off']:,.0f} | {cost:.0%} |")
+            continue
         lines.append(
             f"| {r['store']} | {on:,.0f} | {r['ingest_off']:,.0f} | {cost:.0%} | "
             f"{r['read 1 day'] * 1000:.1f} ms | {r['read 30 days'] * 1000:.0f} ms | "
@@ -270,10 +276,15 @@ async def main() -> None:
     p.add_argument("--stores", default="sqlite,postgres")
     p.add_argument("--entities", type=int, default=1000)
     p.add_argument("--out", default=None, help="append the table to this file")
+    p.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="only the cost of history (no reads, no bulk load)",
+    )
     args = p.parse_args()
     results = []
     for kind in args.stores.split(","):
-        r = await bench_store(kind, args.entities)
+        r = await bench_store(kind, args.entities, args.ingest_only)
         print(r, file=sys.stderr, flush=True)
         results.append(r)
     text = report(results, args.entities)
