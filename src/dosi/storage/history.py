@@ -149,19 +149,25 @@ def row_of(
     value = doc.get("value")
     num = float(value) if type(value) in (int, float) and doc.get("type") == "Property" else None
     ts = observed if observed is not None else deleted_at if deleted_at is not None else created
-    return HistoryRow(
-        entity_id,
-        attr,
-        dataset,
-        new_instance(),
-        ts,
-        observed,
-        created,
-        None,
-        deleted_at,
-        num,
-        orjson.dumps(doc).decode(),
+    return _new_row(  # HistoryRow(...) without its Python-level __new__
+        HistoryRow,
+        (
+            entity_id,
+            attr,
+            dataset,
+            new_instance(),
+            ts,
+            observed,
+            created,
+            None,
+            deleted_at,
+            num,
+            orjson.dumps(doc).decode(),
+        ),
     )
+
+
+_new_row = tuple.__new__
 
 
 @functools.lru_cache(maxsize=4096)
@@ -195,6 +201,7 @@ def diff_rows(change: Change, now: int) -> list[HistoryRow]:
     rows: list[HistoryRow] = []
     old_attrs = before.get("attrs", {})
     new_attrs = after.get("attrs", {})
+    kept = 0  # old attributes whose one instance is still there (the common case)
     for iri, insts in new_attrs.items():
         prevs = old_attrs.get(iri)
         if prevs is None:
@@ -202,6 +209,7 @@ def diff_rows(change: Change, now: int) -> list[HistoryRow]:
         elif len(insts) == 1 == len(prevs) and insts[0].get("datasetId") == prevs[0].get(
             "datasetId"
         ):  # the common case: one instance, kept
+            kept += 1
             if not same_content(prevs[0], insts[0]):
                 rows.append(row_of(eid, iri, insts[0], now))
         else:
@@ -210,7 +218,7 @@ def diff_rows(change: Change, now: int) -> list[HistoryRow]:
                 prev = old.get(inst.get("datasetId"))
                 if prev is None or not same_content(prev, inst):
                     rows.append(row_of(eid, iri, inst, now))
-    for iri, insts in old_attrs.items():
+    for iri, insts in old_attrs.items() if kept < len(old_attrs) else ():  # else none removed
         news = new_attrs.get(iri, ())
         if len(insts) == 1 == len(news) and insts[0].get("datasetId") == news[0].get("datasetId"):
             continue

@@ -115,20 +115,20 @@ def capture_history(
         )
     conn.executemany(
         _INSERT,
-        [
+        [  # unpacked: cheaper than reading the fields by name, thousands per batch
             (
-                tids[r.entity_id],
-                aids[r.attr],
-                r.dataset,
-                r.instance.to_bytes(16, "big"),
-                r.ts,
-                r.observed_at,
-                r.created_at,
-                r.deleted_at,
-                r.num,
-                r.doc,
+                tids[eid],
+                aids[attr],
+                dataset,
+                inst.to_bytes(16, "big"),
+                ts,
+                obs,
+                created,
+                deleted,
+                num,
+                doc,
             )
-            for r in cap.rows
+            for eid, attr, dataset, inst, ts, obs, created, _, deleted, num, doc in cap.rows
         ],
     )
 
