@@ -13,8 +13,10 @@ and every subscriber meets the same queue:
   3. the hub: dosi's MQTT adapter (``MqttAdapter``, the code ``dosi serve`` runs) on a
      SQLite store with history on, acknowledging each message only after its batch is
      committed (fast path: one transaction per batch, every value a history row).
-Messages are UltraLight-like ``t|21.5|h|48|pm10|35|pm25|18|ts|<epoch>`` from N devices;
-an observation is one value with its time (one history row), as in SensorThings.
+Messages are UltraLight-like ``n|12|v|47|occ|0.31|hw|4|ts|<epoch>`` from N vehicle
+detector stations (a TrafficFlowObserved entity each, Smart Data Models schema checked,
+``dateObserved`` set to the message time); an observation is one measured value with its
+time (one history row; the ``dateObserved`` rows are not counted), as in SensorThings.
 A fourth, live figure: the same adapter with the publisher running at the same time.
 Not a test: nothing here asserts timing.
 """
@@ -37,22 +39,23 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run import free_port
 
-KEYS = [("t", "temperature", "CEL", -50, 80), ("h", "relativeHumidity", None, 0, 100),
-        ("pm10", "pm10", "GQ", 0, 2000), ("pm25", "pm25", "GQ", 0, 1000),
-        ("no2", "no2", "59", 0, 2), ("o3", "o3", "59", 0, 1)]
+# a vehicle detector station (VDS) per device: counts, speed, occupancy, headway, gap, length
+KEYS = [("n", "intensity", None, 0, 10000), ("v", "averageVehicleSpeed", "KMH", 0, 250),
+        ("occ", "occupancy", "C62", 0, 1), ("hw", "averageHeadwayTime", "SEC", 0, 3600),
+        ("gap", "averageGapDistance", "MTR", 0, 10000), ("len", "averageVehicleLength", "MTR", 0, 30)]
 
 
 def group(prefix: str, values: int) -> dict:
-    return {"name": "bench-air", "dataset": "bench-air", "topic": prefix + "/{district}/air/{device}",
-            "entity_id": "urn:ngsi-ld:AirQualityObserved:bench-{device}",
-            "entity_type": "AirQualityObserved",
-            "context": ["https://smart-data-models.github.io/dataModel.Environment/context.jsonld"],
+    return {"name": "bench-vds", "dataset": "bench-vds", "topic": prefix + "/{district}/vds/{device}",
+            "entity_id": "urn:ngsi-ld:TrafficFlowObserved:bench-{device}",
+            "entity_type": "TrafficFlowObserved", "time_attribute": "dateObserved",
+            "context": ["https://smart-data-models.github.io/dataModel.Transportation/context.jsonld"],
             "attributes": {k: {"name": n, "unitCode": u, "min": lo, "max": hi}
                            for k, n, u, lo, hi in KEYS[:values]}}
 
 
 def payload(i: int, values: int) -> str:
-    vals = [20 + i % 10, 40 + i % 7, 30 + i % 13, 15 + i % 11, 0.02, 0.04][:values]
+    vals = [i % 40, 30 + i % 50, round((i % 90) / 100, 2), 2 + i % 9, 20 + i % 70, 4.5][:values]
     parts = [f"{k}|{v}" for (k, *_), v in zip(KEYS, vals)]
     return "|".join(parts) + f"|ts|{1714540000 + i}"
 
@@ -68,7 +71,7 @@ def publish(port: int, n: int, prefix: str, devices: int, values: int) -> None:
     pub.loop_start()
     last = None
     for i in range(n):
-        last = pub.publish(f"{prefix}/d{i % 7}/air/dev{i % devices}", payload(i, values), qos=1)
+        last = pub.publish(f"{prefix}/d{i % 7}/vds/dev{i % devices}", payload(i, values), qos=1)
     assert last is not None
     last.wait_for_publish(600)
     pub.disconnect()
@@ -145,18 +148,15 @@ async def hub_drain(port: int, tmp: Path, prefix: str, n: int, values: int, clie
                     live: tuple[int, int] | None = None) -> tuple[float, int, int]:
     """The adapter on a fresh SQLite hub: (seconds, entities, history rows)."""
     from dosi.api.app import build_hub
-    from dosi.ingest.adapters.mqtt.coordinator import MqttAdapter
+    from dosi.ingest.adapters.runtime import start_adapters
     from dosi.settings import Settings
 
     db = tmp / f"{client_id}.db"
     hub = await build_hub(Settings(store_url=f"sqlite:///{db}", history=True))
-    ad = MqttAdapter(url=f"mqtt://127.0.0.1:{port}", client_id=client_id,
-                     groups=[group(prefix, values)])
-
-    async def submit(records):  # bad records would go to the pipeline; here there are none
-        raise RuntimeError(f"{len(records)} unexpected bad records")
-
-    await ad.start(submit, hub=hub)
+    running = await start_adapters(hub, ["mqtt"], mqtt={
+        "url": f"mqtt://127.0.0.1:{port}", "client_id": client_id,
+        "groups": [group(prefix, values)]})
+    ad = running.adapters[0]
     assert ad.connected is not None
     await asyncio.wait_for(ad.connected.wait(), 30)
     t0 = time.perf_counter()
@@ -168,13 +168,15 @@ async def hub_drain(port: int, tmp: Path, prefix: str, n: int, values: int, clie
     while ad.received < n:
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - t0
-    await ad.stop()
+    await running.stop()
+    if ad.submitted:
+        raise RuntimeError(f"{ad.submitted} messages left the fast path (bad?)")
     if pub is not None:
         pub.wait()
     await hub.store.close()
     con = sqlite3.connect(db)
     entities = con.execute("SELECT count(*) FROM entity").fetchone()[0]
-    rows = con.execute("SELECT count(*) FROM attr_history").fetchone()[0]
+    rows = con.execute("SELECT count(*) FROM attr_history").fetchone()[0] - n  # dateObserved
     con.close()
     return elapsed, entities, rows
 
@@ -200,7 +202,7 @@ def main() -> None:
             # 1 + 2: ceilings
             for label, fn, cid in (("mosquitto_sub (C)", c_drain, "ceil-c"),
                                    ("paho subscriber (Python)", paho_session, "ceil-py")):
-                topic = f"{cid}/+/air/+"
+                topic = f"{cid}/+/vds/+"
                 fn(port, cid, topic, None)
                 publish(port, n, cid, a.devices, v)
                 out[label] = fn(port, cid, topic, n)

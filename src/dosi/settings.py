@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # aggregatedValues or `dosi export`. Deployments with few, long series raise it.
     temporal_max_instances: int = Field(
         default=30, description="instances per entity in one temporal answer (then 206)")
+    ingest_adapters: list[str] = Field(
+        default=[], description='adapters to run in the hub, e.g. ["mqtt", "airkorea"] '
+        "(each reads its own DOSI_<NAME>_* settings; docs/ingest.md)")
     ingest_max_record_bytes: int = Field(
         default=256 * 1024, description="larger ingested records go to the dead-letter store")
     notify: bool = Field(default=True, description="deliver subscription notifications")

@@ -109,6 +109,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             from dosi.services.sample import load_sample
 
             await load_sample(hub)
+        adapters = None
+        if settings.ingest_adapters:
+            from dosi.ingest.adapters.runtime import start_adapters
+
+            adapters = await start_adapters(hub, settings.ingest_adapters)
         upkeep = run_history_upkeep(hub.store, settings,  # type: ignore[arg-type]
                                     more_rules=hub.catalog.retention_rules)  # type: ignore[union-attr]
         worker = None
@@ -123,6 +128,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         try:
             yield
         finally:
+            if adapters is not None:
+                await adapters.stop()
             if settings.notify:
                 await hub.subscriptions.stop()
             if worker is not None:

@@ -71,7 +71,7 @@ class AirKoreaAdapter:
             {**common, "sidoName": s.sido_name, "numOfRows": 1000},
             s.interval, submit, self._records(None))]
 
-    async def start(self, submit: Submit) -> None:
+    async def start(self, submit: Submit, hub: Any = None) -> None:
         self.pollers = self.build(submit)
         for p in self.pollers:
             p.start()

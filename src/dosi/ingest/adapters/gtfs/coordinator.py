@@ -7,6 +7,7 @@ becomes one rejected record with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -81,14 +82,21 @@ class GtfsAdapter:
     def __init__(self, **options: Any) -> None:
         self.settings = GtfsSettings(**options)
         self.last: dict[str, list[Verdict]] = {}
+        self._task: asyncio.Task[None] | None = None
 
     def mappers(self) -> dict[str, Any]:
         return {DATASET: mapper}
 
-    async def start(self, submit: Submit) -> None:
+    async def import_all(self, submit: Submit) -> None:
         for feed in self.settings.feeds:
             self.last[feed.id] = await import_feed(feed.id, feed.path, submit,
                                                    self.settings.batch)
 
+    async def start(self, submit: Submit, hub: Any = None) -> None:
+        """Import the configured feeds in the background (the hub serves meanwhile)."""
+        self._task = asyncio.create_task(self.import_all(submit), name="ingest-gtfs")
+
     async def stop(self) -> None:
-        return None
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -52,7 +52,7 @@ class ItsTrafficAdapter:
     def _known(item: dict[str, Any]) -> bool:
         return str(item.get("linkId")) in links()
 
-    async def start(self, submit: Submit) -> None:
+    async def start(self, submit: Submit, hub: Any = None) -> None:
         self.pollers = self.build(submit)
         for p in self.pollers:
             p.start()

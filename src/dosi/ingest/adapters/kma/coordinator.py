@@ -69,7 +69,7 @@ class KmaNowcastAdapter:
                                   s.interval, submit, to_records))
         return out
 
-    async def start(self, submit: Submit) -> None:
+    async def start(self, submit: Submit, hub: Any = None) -> None:
         self.pollers = self.build(submit)
         for p in self.pollers:
             p.start()

@@ -32,6 +32,7 @@ from dosi.ingest.adapters.mqtt.mapping import (
     mapper_for,
     observations,
     record_of,
+    to_entity,
 )
 from dosi.ingest.adapters.opendata import Submit
 from dosi.ingest.errors import RecordError
@@ -85,6 +86,8 @@ class MqttAdapter:
         self._client: Any = None
         self._task: asyncio.Task[None] | None = None
         self._fast: FastObservationWriter | None = None
+        self._pipeline: Any = None
+        self._store: Any = None
         self._route: dict[str, DeviceGroup | None] = {}
         self.connected: asyncio.Event | None = None  # set in start()
 
@@ -140,37 +143,69 @@ class MqttAdapter:
             await asyncio.sleep(min(0.005, s.batch_wait))
         return [self._queue.popleft() for _ in range(min(s.batch_max, len(self._queue)))]
 
+    async def _fast_groups(self) -> dict[str, str]:
+        """Groups whose messages may take the fast path now: the dataset is in the catalog
+        and its data model (if any) is the group's entity type."""
+        if self._fast is None or self._pipeline is None:
+            return {}
+        out: dict[str, str] = {}
+        for g in self.groups:
+            if not g.fast:
+                continue
+            ds = await self._pipeline.dataset(g.dataset)
+            if ds is not None and ds.doc.get("dataModel") in (None, g.entity_type):
+                out[g.name] = ds.doc.get("tenant") or ""
+        return out
+
     async def _process(self, batch: list[tuple[int, int, str, bytes, int, float]],
                        submit: Submit) -> None:
-        fast: list[tuple[DeviceGroup, DeviceMessage]] = []
-        fast_records: list[RawRecord] = []
+        fast_ok = await self._fast_groups()
+        fast: dict[str, list[tuple[DeviceGroup, DeviceMessage, RawRecord]]] = {}
         records: list[RawRecord] = []
         for _gen, _mid, topic, payload, _qos, t in batch:
             received = datetime.fromtimestamp(t, UTC)
             group = self._group_of(topic)
-            key = f"{topic}#{hashlib.blake2b(payload, digest_size=8).hexdigest()}"
             if group is None:  # a subscription shared by no group: cannot happen, but say so
-                records.append(RawRecord("mqtt-unmatched", "mqtt", payload, received, key,
+                records.append(RawRecord("mqtt-unmatched", "mqtt", payload, received, None,
                                          {"topic": topic, "group": ""}))
                 continue
-            record = record_of(group, topic, payload, received, key)
-            if self._fast is None or not group.fast:
-                records.append(record)
+            if group.name not in fast_ok:
+                records.append(record_of(group, topic, payload, received))
                 continue
             try:
-                fast.append((group, observations(group, topic, payload, received)))
-                fast_records.append(record)
+                msg = observations(group, topic, payload, received)
+                bad = self._pipeline.models.validate(to_entity(group, msg))  # type: ignore[union-attr]
             except RecordError:
-                records.append(record)  # the pipeline rejects it with the reason
-        if fast:
+                bad = True
+            record = record_of(group, topic, payload, received)
+            if bad:  # the pipeline rejects (or flags) it with the reason
+                record.key = f"{topic}#{hashlib.blake2b(payload, digest_size=8).hexdigest()}"
+                records.append(record)
+                continue
+            fast.setdefault(fast_ok[group.name], []).append((group, msg, record))
+        for tenant, items in fast.items():
             assert self._fast is not None
-            failed = set(await self._fast.write(fast))
-            self.written += len(fast) - sum(1 for _, m in fast if m.entity_id in failed)
+            failed = set(await self._fast.write([(g, m) for g, m, _ in items], tenant))
             # an entity the store refused goes through the pipeline, which says why
-            records += [r for (_, m), r in zip(fast, fast_records) if m.entity_id in failed]
+            records += [r for _, m, r in items if m.entity_id in failed]
+            await self._account([r for _, m, r in items if m.entity_id not in failed])
         if records:
             await submit(records)
             self.submitted += len(records)
+
+    async def _account(self, records: list[RawRecord]) -> None:
+        """Quality counters of what the fast path accepted (one transaction)."""
+        from dosi.ingest.pipeline import iso
+        from dosi.storage.ingest_base import IngestOutcome, QualityCounters
+
+        by_ds: dict[str, list[RawRecord]] = {}
+        for r in records:
+            by_ds.setdefault(r.dataset, []).append(r)
+        for ds, recs in by_ds.items():
+            last = iso(max(r.received_at for r in recs))
+            await self._store.record_ingest(IngestOutcome(ds, quality=QualityCounters(
+                accepted=len(recs), last_record_at=last, last_accepted_at=last)))
+            self.written += len(recs)
 
     async def _run(self, submit: Submit) -> None:
         while True:
@@ -199,7 +234,8 @@ class MqttAdapter:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self.connected = asyncio.Event()
-        if self.settings.fast and hub is not None and self.groups:
+        if self.settings.fast and hub is not None and hub.ingest is not None and self.groups:
+            self._pipeline, self._store = hub.ingest.pipeline, hub.store
             self._fast = FastObservationWriter(hub.store, hub.contexts.resolve)
             for g in self.groups:
                 if g.fast:

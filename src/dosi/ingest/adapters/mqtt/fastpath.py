@@ -28,18 +28,21 @@ Resolve = Callable[[Any], Awaitable[ActiveContext]]
 class FastObservationWriter:
     """Writes device messages of known groups to an ``EntityStore`` in one ``write`` call."""
 
-    def __init__(self, store: EntityStore, resolve: Resolve, tenant: str = "") -> None:
-        self.store, self.resolve, self.tenant = store, resolve, tenant
+    def __init__(self, store: EntityStore, resolve: Resolve) -> None:
+        self.store, self.resolve = store, resolve
         self._names: dict[str, tuple[str, dict[str, str]]] = {}
 
     async def prepare(self, group: DeviceGroup) -> None:
         """Expand the group's type and attribute names once (its @context, then core)."""
         ctx = await self.resolve(group.context or None)
         attrs = {spec.name: ctx.expand(spec.name) for spec in group.attributes.values()}
+        if group.time_attribute:
+            attrs[group.time_attribute] = ctx.expand(group.time_attribute)
         self._names[group.name] = (ctx.expand(group.entity_type), attrs)
 
-    async def write(self, batch: Sequence[tuple[DeviceGroup, DeviceMessage]]) -> list[str]:
-        """Write the batch; returns the entity ids whose write failed (to retry elsewhere)."""
+    async def write(self, batch: Sequence[tuple[DeviceGroup, DeviceMessage]], tenant: str = ""
+                    ) -> list[str]:
+        """Write the batch to ``tenant``; returns the entity ids whose write failed."""
         now = now_iso()
         patches: dict[str, Entity] = {}
         history: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -67,7 +70,7 @@ class FastObservationWriter:
                 rows.append((iri, inst))
         write_ops = [WriteOp(eid, _merge_fn(patch, now), history=history[eid])
                      for eid, patch in patches.items()]
-        results = await self.store.write(self.tenant, write_ops)
+        results = await self.store.write(tenant, write_ops)
         return [r.entity_id for r in results if not r.ok]
 
 

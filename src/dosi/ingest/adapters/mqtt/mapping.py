@@ -50,6 +50,9 @@ class DeviceGroup(BaseModel):
     format: Literal["json", "ul", "auto"] = "auto"
     attributes: dict[str, AttributeMap]
     observed_at: str | None = Field(default="ts", description="payload key of the time")
+    time_attribute: str | None = Field(
+        default=None, description="a Property set to each message's time (e.g. dateObserved, "
+        "which the Smart Data Models *Observed types require)")
     max_bytes: int = 64 * 1024
     fast: bool = Field(default=True, description="write through the fast path when possible")
 
@@ -212,6 +215,8 @@ def observations(group: DeviceGroup, topic: str, payload: bytes, received_at: da
         obs.append(Observation(spec.name, value, unit, when))
     if not obs:
         raise RecordError("message carries no attribute")
+    if group.time_attribute:
+        obs.append(Observation(group.time_attribute, when, None, when))
     return DeviceMessage(entity_id, group.entity_type, obs)
 
 
