@@ -140,7 +140,7 @@ def kst_to_utc(text: str, fmt: str) -> str:
         local = datetime.strptime(text, fmt).replace(tzinfo=KST) + extra
     except (TypeError, ValueError):
         raise RecordError(f"time {text!r} does not match {fmt}") from None
-    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 class OpenDataPoller:

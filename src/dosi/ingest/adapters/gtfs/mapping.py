@@ -55,6 +55,12 @@ def _int(row: dict[str, str], field: str, lo: int, hi: int) -> int | None:
     return value
 
 
+def _code(row: dict[str, str], field: str, lo: int, hi: int) -> str | None:
+    """An enumerated GTFS code, as text (the Smart Data Models enums are strings)."""
+    value = _int(row, field, lo, hi)
+    return None if value is None else str(value)
+
+
 def _float(row: dict[str, str], field: str, lo: float, hi: float) -> float:
     raw = _need(row, field)
     try:
@@ -93,7 +99,7 @@ def _stop(feed: str, row: dict[str, str]) -> dict[str, Any]:
     _put(e, "zoneCode", row.get("zone_id"))
     _put(e, "page", row.get("stop_url"))
     _put(e, "locationType", _int(row, "location_type", 0, 4))
-    _put(e, "wheelChairAccessible", _int(row, "wheelchair_boarding", 0, 2))
+    _put(e, "wheelChairAccessible", _code(row, "wheelchair_boarding", 0, 2))
     if (row.get("parent_station") or "").strip():
         e["hasParentStation"] = _rel(_ref("GtfsStation", feed, row["parent_station"].strip()))
     return e
@@ -103,7 +109,7 @@ def _route(feed: str, row: dict[str, str]) -> dict[str, Any]:
     if not (row.get("route_short_name") or row.get("route_long_name") or "").strip():
         raise RecordError("route_short_name and route_long_name are both missing")
     e = {"id": _ref("GtfsRoute", feed, _need(row, "route_id")), "type": "GtfsRoute",
-         "routeType": _prop(_int(row, "route_type", 0, 1702))}
+         "routeType": _prop(_code(row, "route_type", 0, 1702))}
     if e["routeType"]["value"] is None:
         raise RecordError("route_type is missing")
     _put(e, "shortName", row.get("route_short_name"))
@@ -150,9 +156,9 @@ def _stop_time(feed: str, row: dict[str, str]) -> dict[str, Any]:
          "departureTime": _prop(_time(row, "departure_time")),
          "stopSequence": _prop(seq)}
     _put(e, "stopHeadsign", row.get("stop_headsign"))
-    _put(e, "pickupType", _int(row, "pickup_type", 0, 3))
-    _put(e, "dropOffType", _int(row, "drop_off_type", 0, 3))
-    _put(e, "timepoint", _int(row, "timepoint", 0, 1))
+    _put(e, "pickupType", _code(row, "pickup_type", 0, 3))
+    _put(e, "dropOffType", _code(row, "drop_off_type", 0, 3))
+    _put(e, "timepoint", _code(row, "timepoint", 0, 1))
     if (row.get("shape_dist_traveled") or "").strip():
         e["distanceTravelled"] = _prop(_float(row, "shape_dist_traveled", 0, 1e7))
     return e

@@ -48,8 +48,8 @@ def map_item(item: dict[str, Any]) -> dict[str, Any]:
         raise RecordError(f"unknown linkId {link_id!r} (not in the bundled node-link extract)")
     created = str(item.get("createdDate") or "")
     observed_to = kst_to_utc(created, "%Y%m%d%H%M%S")
-    start = datetime.strptime(observed_to, "%Y-%m-%dT%H:%M:%SZ") - INTERVAL
-    observed_from = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    start = datetime.strptime(observed_to, "%Y-%m-%dT%H:%M:%S.000Z") - INTERVAL
+    observed_from = start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     speed = number(item, "speed", 0.0, 250.0, "km/h")
     travel = number(item, "travelTime", 0.0, 86400.0, "s")
     if speed is None and travel is None:
