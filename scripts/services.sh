@@ -39,7 +39,8 @@ mqtt_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
 if ! mqtt_up; then
   command -v mosquitto >/dev/null || apt_install mosquitto
   MQCONF=/tmp/dosi-mosquitto.conf
-  printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' > $MQCONF
+  # persistent sessions (dosi's MQTT adapter) keep every queued message while the hub is away
+  printf 'listener 1883 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n' > $MQCONF
   mosquitto -d -c $MQCONF
   for _ in $(seq 1 30); do mqtt_up && break; sleep 0.2; done
   mqtt_up || { echo "mosquitto did not start on 127.0.0.1:1883" >&2; exit 2; }
