@@ -233,3 +233,20 @@ async def test_malformed_inputs_through_every_polling_adapter(
         "PTY 'warm' is not a precipitation type code 0-7",
     ]
     assert reasons[3].startswith("payload is not JSON")
+
+
+async def test_airkorea_station_list_of_another_district(
+        store: Store, pipeline: IngestPipeline, tmp_path: Any) -> None:
+    """An operator's station list (e.g. from getMsrstnList) replaces the bundled one."""
+    listing = {"stations": [{"stationName": "강남구", "ref": "Gangnam-gu", "addr": "서울 강남구",
+                             "lat": 37.5175, "lon": 127.0475}]}
+    path = tmp_path / "stations.json"
+    path.write_text(json.dumps(listing, ensure_ascii=False), encoding="utf-8")
+    with recorded_api() as api:
+        api.serve("/svc/getCtprvnRltmMesureDnsty", "airkorea/getCtprvnRltmMesureDnsty_seoul.json")
+        ad = await setup(store, pipeline, "airkorea", url=api.url("/svc"),
+                         stations_file=str(path))
+        [v] = await ad.build(pipeline.submit)[0].poll_once()
+    assert v.entity_ids == ["urn:ngsi-ld:AirQualityObserved:KR-AirKorea-Gangnam-gu"]
+    e = await store.get("", v.entity_ids[0])
+    assert value(e, LOCATION)["value"]["coordinates"] == [127.0475, 37.5175]

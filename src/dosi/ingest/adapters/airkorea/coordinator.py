@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dosi.ingest.adapters.airkorea.mapping import DATASET, mapper, stations
+from dosi.ingest.adapters.airkorea.mapping import DATASET, mapper_for, stations
 from dosi.ingest.adapters.opendata import OpenDataPoller, Submit, split_response
 from dosi.ingest.records import RawRecord
 
@@ -28,6 +28,8 @@ class AirKoreaSettings(BaseSettings):
     station_names: list[str] = []
     interval: float = 3600.0
     ver: str = "1.3"
+    stations_file: str | None = Field(
+        default=None, description="station list (JSON, the shape of the bundled stations.json)")
     only_known: bool = Field(
         default=True, description="skip rows of stations not in the bundled station list")
 
@@ -40,11 +42,10 @@ class AirKoreaAdapter:
         self.pollers: list[OpenDataPoller] = []
 
     def mappers(self) -> dict[str, Any]:
-        return {DATASET: mapper}
+        return {DATASET: mapper_for(self.settings.stations_file)}
 
-    @staticmethod
-    def _known(item: dict[str, Any]) -> bool:
-        return item.get("stationName") in stations()
+    def _known(self, item: dict[str, Any]) -> bool:
+        return item.get("stationName") in stations(self.settings.stations_file)
 
     def _records(self, station: str | None) -> Any:
         def to_records(body: bytes) -> list[RawRecord]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from dosi.ingest.adapters.opendata import item_of, kst_to_utc, number
@@ -39,11 +40,12 @@ FLAGS = {
 }
 
 
-@lru_cache(maxsize=1)
-def stations() -> dict[str, dict[str, Any]]:
-    """The bundled station list by ``stationName``."""
-    text = resources.files(__package__).joinpath("stations.json").read_text(encoding="utf-8")
-    return {s["stationName"]: s for s in json.loads(text)["stations"]}
+@lru_cache(maxsize=8)
+def stations(path: str | None = None) -> dict[str, dict[str, Any]]:
+    """A station list by ``stationName``: the bundled one, or a file of the same shape
+    (``{"stations": [{"stationName", "ref", "addr", "lat", "lon"}, ...]}``)."""
+    src = Path(path) if path else resources.files(__package__).joinpath("stations.json")
+    return {s["stationName"]: s for s in json.loads(src.read_text(encoding="utf-8"))["stations"]}
 
 
 def _grade(item: dict[str, Any], field: str) -> str | None:
@@ -62,12 +64,13 @@ def _flag(item: dict[str, Any], field: str) -> str | None:
     return FLAGS.get(str(raw).strip(), str(raw).strip())
 
 
-def map_item(item: dict[str, Any], station_name: str | None = None) -> dict[str, Any]:
+def map_item(item: dict[str, Any], station_name: str | None = None,
+             table: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """One measurement row -> one AirQualityObserved entity (normalized, compacted)."""
     name = item.get("stationName") or station_name
     if not name:
         raise RecordError("item has no stationName")
-    station = stations().get(name)
+    station = (table if table is not None else stations()).get(name)
     if station is None:
         raise RecordError(f"unknown stationName {name!r}")
     if not item.get("dataTime"):
@@ -115,6 +118,14 @@ def map_item(item: dict[str, Any], station_name: str | None = None) -> dict[str,
     return entity
 
 
-def mapper(record: RawRecord) -> list[dict[str, Any]]:
+def mapper_for(stations_file: str | None = None) -> Any:
     """The dataset's mapper (ingest contract): one item record -> one entity."""
-    return [map_item(item_of(record), record.meta.get("stationName"))]
+    table = stations(stations_file)
+
+    def mapper(record: RawRecord) -> list[dict[str, Any]]:
+        return [map_item(item_of(record), record.meta.get("stationName"), table)]
+
+    return mapper
+
+
+mapper = mapper_for()

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dosi.ingest.adapters.its.mapping import DATASET, links, mapper
+from dosi.ingest.adapters.its.mapping import DATASET, links, mapper_for
 from dosi.ingest.adapters.opendata import OpenDataPoller, Submit, split_response
 
 
@@ -23,6 +23,8 @@ class ItsSettings(BaseSettings):
     min_y: float = 37.55
     max_y: float = 37.59
     interval: float = 300.0
+    links_file: str | None = Field(
+        default=None, description="node-link extract (JSON, the shape of the bundled links.json)")
     only_known: bool = Field(
         default=True, description="skip links not in the bundled node-link extract")
 
@@ -35,7 +37,7 @@ class ItsTrafficAdapter:
         self.pollers: list[OpenDataPoller] = []
 
     def mappers(self) -> dict[str, Any]:
-        return {DATASET: mapper}
+        return {DATASET: mapper_for(self.settings.links_file)}
 
     def build(self, submit: Submit) -> list[OpenDataPoller]:
         s = self.settings
@@ -48,9 +50,8 @@ class ItsTrafficAdapter:
                                         lambda it: f"{it.get('linkId')}|{it.get('createdDate')}",
                                         self._known if s.only_known else None))]
 
-    @staticmethod
-    def _known(item: dict[str, Any]) -> bool:
-        return str(item.get("linkId")) in links()
+    def _known(self, item: dict[str, Any]) -> bool:
+        return str(item.get("linkId")) in links(self.settings.links_file)
 
     async def start(self, submit: Submit, hub: Any = None) -> None:
         self.pollers = self.build(submit)

@@ -13,6 +13,7 @@ import json
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from dosi.ingest.adapters.opendata import item_of, kst_to_utc, number
@@ -25,10 +26,13 @@ DATASET = "its-traffic"
 INTERVAL = timedelta(minutes=5)
 
 
-@lru_cache(maxsize=1)
-def links() -> dict[str, dict[str, Any]]:
-    """Bundled links by linkId, each with its WGS84 LineString."""
-    doc = json.loads(resources.files(__package__).joinpath("links.json").read_text("utf-8"))
+@lru_cache(maxsize=8)
+def links(path: str | None = None) -> dict[str, dict[str, Any]]:
+    """Links by linkId, each with its WGS84 LineString: the bundled extract, or a file of
+    the same shape (``crs``, ``nodes`` {id: {name, x, y}}, ``links`` [{linkId, roadName,
+    startNodeId, endNodeId}])."""
+    src = Path(path) if path else resources.files(__package__).joinpath("links.json")
+    doc = json.loads(src.read_text("utf-8"))
     nodes, crs = doc["nodes"], doc["crs"]
     out = {}
     for link in doc["links"]:
@@ -39,11 +43,12 @@ def links() -> dict[str, dict[str, Any]]:
     return out
 
 
-def map_item(item: dict[str, Any]) -> dict[str, Any]:
+def map_item(item: dict[str, Any], table: dict[str, dict[str, Any]] | None = None
+             ) -> dict[str, Any]:
     link_id = str(item.get("linkId") or "").strip()
     if not link_id:
         raise RecordError("item has no linkId")
-    link = links().get(link_id)
+    link = (table if table is not None else links()).get(link_id)
     if link is None:
         raise RecordError(f"unknown linkId {link_id!r} (not in the bundled node-link extract)")
     created = str(item.get("createdDate") or "")
@@ -78,5 +83,13 @@ def map_item(item: dict[str, Any]) -> dict[str, Any]:
     return entity
 
 
-def mapper(record: RawRecord) -> list[dict[str, Any]]:
-    return [map_item(item_of(record))]
+def mapper_for(links_file: str | None = None) -> Any:
+    table = links(links_file)
+
+    def mapper(record: RawRecord) -> list[dict[str, Any]]:
+        return [map_item(item_of(record), table)]
+
+    return mapper
+
+
+mapper = mapper_for()
