@@ -39,6 +39,9 @@ from dosi.ingest.errors import RecordError
 from dosi.ingest.records import RawRecord
 
 log = logging.getLogger("dosi.ingest.mqtt")
+Message = tuple[int, int, str, bytes, int, float]
+"""(session generation, mid, topic, payload, qos, time received) as paho handed it over."""
+_Plan = tuple[dict[str, list[tuple[DeviceGroup, DeviceMessage, RawRecord]]], list[RawRecord]]
 
 
 class MqttSettings(BaseSettings):
@@ -78,7 +81,7 @@ class MqttAdapter:
         self.written = 0  # messages written through the fast path
         self.submitted = 0  # messages handed to the pipeline
         self.acked = 0
-        self._queue: deque[tuple[int, int, str, bytes, int, float]] = deque()
+        self._queue: deque[Message] = deque()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting = threading.Event()
@@ -129,7 +132,7 @@ class MqttAdapter:
             self._route[topic] = found
         return found
 
-    async def _next_batch(self) -> list[tuple[int, int, str, bytes, int, float]]:
+    async def _next_batch(self) -> list[Message]:
         assert self._wake is not None
         while not self._queue:
             self._wake.clear()
@@ -157,8 +160,8 @@ class MqttAdapter:
                 out[g.name] = ds.doc.get("tenant") or ""
         return out
 
-    async def _process(self, batch: list[tuple[int, int, str, bytes, int, float]],
-                       submit: Submit) -> None:
+    async def _plan(self, batch: list[Message]) -> _Plan:
+        """Read and check a batch (CPU on the event loop, while the previous one commits)."""
         fast_ok = await self._fast_groups()
         fast: dict[str, list[tuple[DeviceGroup, DeviceMessage, RawRecord]]] = {}
         records: list[RawRecord] = []
@@ -183,6 +186,11 @@ class MqttAdapter:
                 records.append(record)
                 continue
             fast.setdefault(fast_ok[group.name], []).append((group, msg, record))
+        return fast, records
+
+    async def _commit(self, plan: _Plan, submit: Submit) -> None:
+        """Write a planned batch: the fast path, then ``submit`` for the rest."""
+        fast, records = plan[0], list(plan[1])
         for tenant, items in fast.items():
             assert self._fast is not None
             failed = set(await self._fast.write([(g, m) for g, m, _ in items], tenant))
@@ -207,24 +215,45 @@ class MqttAdapter:
                 accepted=len(recs), last_record_at=last, last_accepted_at=last)))
             self.written += len(recs)
 
-    async def _run(self, submit: Submit) -> None:
+    async def _handle(self, batch: list[Message], plan: _Plan | None, submit: Submit) -> None:
+        """Commit a batch (retrying while the store or pipeline fails), then acknowledge it."""
         while True:
-            batch = await self._next_batch()
+            try:
+                if plan is None:
+                    plan = await self._plan(batch)
+                await self._commit(plan, submit)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store or pipeline is down: keep the batch, retry
+                log.exception("mqtt: batch of %d failed, retrying", len(batch))
+                plan = None
+                await asyncio.sleep(1.0)
+        self.received += len(batch)
+        gen = self._generation
+        for g, mid, _topic, _payload, qos, _t in batch:
+            if qos > 0 and g == gen:  # older sessions' messages come again
+                self._client.ack(mid, qos)
+                self.acked += 1
+
+    async def _run(self, submit: Submit) -> None:
+        """Batches in order: batch k+1 is read and checked while batch k commits; k+1 is
+        committed (and acknowledged) only after k."""
+        pending: asyncio.Task[None] | None = None
+        try:
             while True:
+                batch = await self._next_batch()
                 try:
-                    await self._process(batch, submit)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # the store or pipeline is down: keep the batch, retry
-                    log.exception("mqtt: batch of %d failed, retrying", len(batch))
-                    await asyncio.sleep(1.0)
-            self.received += len(batch)
-            gen = self._generation
-            for g, mid, _topic, _payload, qos, _t in batch:
-                if qos > 0 and g == gen:  # older sessions' messages come again
-                    self._client.ack(mid, qos)
-                    self.acked += 1
+                    plan: _Plan | None = await self._plan(batch)
+                except Exception:  # noqa: BLE001 - _handle retries it
+                    plan = None
+                if pending is not None:
+                    await pending
+                pending = asyncio.create_task(self._handle(batch, plan, submit))
+        finally:
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
 
     async def start(self, submit: Submit, hub: Any = None) -> None:
         import paho.mqtt.client as mqtt
