@@ -27,6 +27,13 @@ def _serve(args: argparse.Namespace, sample: bool) -> int:
         for err in exc.errors():
             print(f"dosi: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return 2
+    from dosi.ingest.adapters import adapter_problems
+
+    problems = adapter_problems(settings.ingest_adapters)
+    for problem in problems:
+        print(f"dosi: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     if sample:
         settings.load_sample = True
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")

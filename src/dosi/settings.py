@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     workers: int = 1
     log_level: str = "info"
 
+    @field_validator("ingest_adapters")
+    @classmethod
+    def _known_adapters(cls, names: list[str]) -> list[str]:
+        from dosi.ingest.adapters import ADAPTERS
+
+        unknown = [n for n in names if n not in ADAPTERS]
+        if unknown:
+            raise ValueError(f"unknown ingest adapter(s) {unknown}: known are {sorted(ADAPTERS)}")
+        return names
+
     @field_validator("store_url")
     @classmethod
     def _known_store(cls, url: str) -> str:

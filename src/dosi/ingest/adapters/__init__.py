@@ -49,6 +49,22 @@ def manifest(name: str) -> dict[str, Any]:
     return json.loads(text.read_text(encoding="utf-8"))
 
 
+def adapter_problems(names: list[str]) -> list[str]:
+    """What is wrong with the settings of these adapters, in words (for the CLI)."""
+    from pydantic import ValidationError
+
+    out = []
+    for name in names:
+        try:
+            load_adapter(name)
+        except ValidationError as exc:
+            out += [f"{name} adapter: {'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
+                    for e in exc.errors()]
+        except (KeyError, ValueError, OSError) as exc:
+            out.append(f"{name} adapter: {exc}")
+    return out
+
+
 def load_adapter(name: str, **options: Any) -> Adapter:
     """An adapter by name, configured from its ``DOSI_<NAME>_*`` settings and ``options``."""
     if name not in ADAPTERS:

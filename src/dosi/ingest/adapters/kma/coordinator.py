@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dosi.ingest.adapters.kma.grid import to_grid
+from dosi.ingest.adapters.kma.grid import to_grid, to_latlon
 from dosi.ingest.adapters.kma.mapping import DATASET, mapper
 from dosi.ingest.adapters.opendata import KST, OpenDataPoller, Submit
 from dosi.ingest.records import RawRecord
@@ -26,6 +27,13 @@ class KmaSettings(BaseSettings):
     cells: list[tuple[int, int]] = [(60, 127)]
     points: list[tuple[float, float]] = []
     interval: float = 600.0
+
+    @field_validator("cells")
+    @classmethod
+    def _on_grid(cls, cells: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        for nx, ny in cells:
+            to_latlon(nx, ny)  # ValueError names the cell
+        return cells
 
 
 def latest_base(now: datetime) -> tuple[str, str]:
