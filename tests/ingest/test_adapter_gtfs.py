@@ -68,8 +68,13 @@ async def test_bad_rows_and_broken_feeds(store: Store, pipeline: IngestPipeline,
     stops = (FEED / "stops.txt").read_text(encoding="utf-8").replace("37.565770", "137.565770")
     times = (FEED / "stop_times.txt").read_text(encoding="utf-8").replace("07:09:00,07:09:30",
                                                                           "7h09,07:09:30")
+    stops += "S-HUGE,09999,큰정류장" + "x" * 5000 + ",37.5,126.9,0,1\n"  # a huge row
+    stops += "S-WIDE,09998,넓은정류장,37.5,126.9,0,1,extra\n"  # more fields than the header
+    routes = (FEED / "routes.txt").read_text(encoding="utf-8") + (
+        "R-700,SEOUL,700,extended type,700,3D5BAB,FFFFFF\n")  # no such type in the model
     verdicts = await import_feed("seoul", zip_feed(tmp_path, {"stops.txt": stops,
-                                                              "stop_times.txt": times}),
+                                                              "stop_times.txt": times,
+                                                              "routes.txt": routes}),
                                  pipeline.submit)
     assert [v.status for v in verdicts].count("accepted") == 17
     (tmp_path / "junk.zip").write_bytes(b"PK\x03\x04 not really")
@@ -77,12 +82,13 @@ async def test_bad_rows_and_broken_feeds(store: Store, pipeline: IngestPipeline,
     verdicts += await import_feed("y", zip_feed(tmp_path, drop="trips.txt"), pipeline.submit)
     assert [v.status for v in verdicts[-2:]] == ["rejected", "rejected"]
     letters, total = await store.list_dead_letters("gtfs", 10)
-    assert total == 4
-    assert [d.reason for d in letters] == [
-        "stop_lat '137.565770' is out of range -90..90",
-        "arrival_time '7h09' is not a GTFS time HH:MM:SS",
-        letters[2].reason,
-        "feed lacks required file(s): trips.txt",
-    ]
-    assert letters[2].reason.startswith("not a GTFS zip")
+    assert total == 7
+    reasons = [d.reason for d in letters]
+    assert reasons[0] == "stop_lat '137.565770' is out of range -90..90"
+    assert "larger than the limit" in reasons[1]
+    assert reasons[2] == "row has 1 more field(s) than the header of stops.txt"
+    assert "routeType: '700' is not one of" in reasons[3]
+    assert reasons[4] == "arrival_time '7h09' is not a GTFS time HH:MM:SS"
+    assert reasons[5].startswith("not a GTFS zip")
+    assert reasons[6] == "feed lacks required file(s): trips.txt"
     assert letters[0].key == "seoul/stops.txt:5"  # file and line of the bad row

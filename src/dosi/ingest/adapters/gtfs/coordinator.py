@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dosi.ingest.adapters.gtfs.mapping import DATASET, FILES, mapper
+from dosi.ingest.adapters.gtfs.mapping import DATASET, EXTRA, FILES, mapper
 from dosi.ingest.adapters.opendata import Submit
 from dosi.ingest.records import RawRecord, Verdict
 
@@ -60,6 +60,8 @@ def feed_records(feed_id: str, path: str | Path) -> list[RawRecord]:
             text = zf.read(names[file]).decode("utf-8-sig", errors="replace")
             for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
                 clean = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+                if None in row:  # more fields than the header: kept for the reason
+                    clean[EXTRA] = row[None]
                 out.append(RawRecord(
                     DATASET, source, json.dumps(clean, ensure_ascii=False).encode(), now,
                     f"{feed_id}/{file}:{n}", {"kind": "row", "feed": feed_id, "file": file,

@@ -19,6 +19,7 @@ from dosi.ingest.records import RawRecord
 
 CONTEXT = ["https://smart-data-models.github.io/dataModel.UrbanMobility/context.jsonld"]
 DATASET = "gtfs"
+EXTRA = "(fields past the header)"
 _TIME = re.compile(r"^\d{1,2}:[0-5]\d:[0-5]\d$")
 _SAFE = re.compile(r"[^A-Za-z0-9._~:@!$&'()*+,;=-]")
 
@@ -187,6 +188,8 @@ def mapper(record: RawRecord) -> list[dict[str, Any]]:
         raise RecordError(f"payload is not JSON: {exc}") from None
     if not isinstance(row, dict):
         raise RecordError("row is not a JSON object")
+    if EXTRA in row:
+        raise RecordError(f"row has {len(row[EXTRA])} more field(s) than the header of {file}")
     entity = FILES[file](feed, row)
     entity["@context"] = CONTEXT
     return [entity]
