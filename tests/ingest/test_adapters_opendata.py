@@ -250,3 +250,15 @@ async def test_airkorea_station_list_of_another_district(
     assert v.entity_ids == ["urn:ngsi-ld:AirQualityObserved:KR-AirKorea-Gangnam-gu"]
     e = await store.get("", v.entity_ids[0])
     assert value(e, LOCATION)["value"]["coordinates"] == [127.0475, 37.5175]
+
+
+async def test_service_keys_stay_out_of_the_log(store: Store, pipeline: IngestPipeline,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    with recorded_api() as api:
+        api.serve("/vf/getUltraSrtNcst", "kma/getUltraSrtNcst_60_127.json")
+        ad = await setup(store, pipeline, "kma", url=api.url("/vf"), service_key="SeCrEt%2Bkey==")
+        await ad.build(pipeline.submit)[0].poll_once()
+        assert api.requests[0][1]["serviceKey"] == ["SeCrEt%2Bkey=="]
+    assert "getUltraSrtNcst" in caplog.text  # the request is logged...
+    assert "SeCrEt" not in caplog.text  # ...without the key

@@ -143,6 +143,25 @@ def kst_to_utc(text: str, fmt: str) -> str:
     return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+_SECRET = re.compile(r"((?:serviceKey|apiKey|ServiceKey)=)[^&\s\"']+")
+
+
+class _RedactKeys(logging.Filter):
+    """The APIs take their keys in the query string: keep them out of httpx's log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if "Key=" in msg:
+            record.msg, record.args = _SECRET.sub(r"\1***", msg), ()
+        return True
+
+
+def _redact_httpx_log() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactKeys) for f in logger.filters):
+        logger.addFilter(_RedactKeys())
+
+
 class OpenDataPoller:
     """Polls one URL every ``interval`` seconds and submits what it gets.
 
@@ -157,6 +176,7 @@ class OpenDataPoller:
         self.name, self.url, self.params = name, url, params
         self.interval, self.timeout = interval, timeout
         self.submit, self.to_records = submit, to_records
+        _redact_httpx_log()
         self.polls = 0
         self.failures = 0
         self._task: asyncio.Task[None] | None = None
