@@ -1,4 +1,4 @@
-"""The ``dosi`` command: ``serve`` runs the hub, ``demo`` runs it with a sample city,
+"""The ``dosi`` command: ``serve`` runs the hub, ``demo`` runs it with a living demo district,
 ``export`` writes history to Parquet or CSV (``dosi.cli_export``); ``models``,
 ``datasets``, ``ingest`` and ``import`` manage data models, the dataset catalog, dead
 letters and file imports (``dosi.cli_models``, ``cli_datasets``, ``cli_ingest``,
@@ -13,7 +13,7 @@ import sys
 from dosi import __version__
 
 
-def _serve(args: argparse.Namespace, sample: bool) -> int:
+def _serve(args: argparse.Namespace, demo: bool) -> int:
     import uvicorn
     from pydantic import ValidationError
 
@@ -34,9 +34,9 @@ def _serve(args: argparse.Namespace, sample: bool) -> int:
         print(f"dosi: {problem}", file=sys.stderr)
     if problems:
         return 2
-    if sample:
-        settings.load_sample = True
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    if demo:
+        return _demo(args, settings)
     print(f"dosi {__version__}: NGSI-LD API at http://{settings.host}:{settings.port}/ngsi-ld/v1 "
           f"(docs at /docs), store {settings.store_url.split('@')[-1]}", flush=True)
     uvicorn.run(
@@ -49,19 +49,46 @@ def _serve(args: argparse.Namespace, sample: bool) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace, settings) -> int:
+    import asyncio
+
+    from dosi.demo.faults import NO_FAULTS
+    from dosi.demo.runner import DemoOptions, run
+
+    if args.store is None:
+        settings.store_url = "sqlite:///dosi-demo.db"
+    options = DemoOptions(backfill_hours=args.backfill_hours, tick_s=args.tick)
+    if args.no_faults:
+        options.faults = NO_FAULTS
+    try:
+        asyncio.run(run(settings, options))
+    except KeyboardInterrupt:
+        print("dosi demo: stopped", file=sys.stderr)
+    except (OSError, RuntimeError) as exc:
+        print(f"dosi demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dosi", description="dosi (도시): the smart-city data hub")
     parser.add_argument("--version", action="version", version=f"dosi {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, helptext in (
         ("serve", "run the NGSI-LD hub"),
-        ("demo", "run the hub on SQLite with a sample city loaded"),
+        ("demo", "run the hub on SQLite with a living demo district (Seoul Jung-gu)"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--host", default=None, help="address to listen on (127.0.0.1)")
         p.add_argument("--port", type=int, default=None, help="port (1026)")
         p.add_argument("--store", default=None,
-                       help="sqlite:///path.db (default sqlite:///dosi.db) or postgresql://...")
+                       help="sqlite:///path.db (default sqlite:///dosi.db; demo: dosi-demo.db) "
+                       "or postgresql://...")
+        if name == "demo":
+            p.add_argument("--backfill-hours", type=float, default=6.0,
+                           help="hours of past device readings to publish at start (6)")
+            p.add_argument("--tick", type=int, default=10, help="seconds between device readings (10)")
+            p.add_argument("--no-faults", action="store_true", help="devices never misbehave")
     from dosi import cli_datasets, cli_drt, cli_export, cli_import, cli_ingest, cli_models
 
     groups = {"export": cli_export, "models": cli_models, "datasets": cli_datasets,
@@ -73,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return groups[args.command].run(args)  # type: ignore[no-any-return]
     if args.command in ("serve", "demo"):
         try:
-            return _serve(args, sample=args.command == "demo")
+            return _serve(args, demo=args.command == "demo")
         except ValueError as exc:
             print(f"dosi: {exc}", file=sys.stderr)
             return 2
