@@ -67,6 +67,32 @@ def _places(items: list[dict[str, Any]], key: str = "id") -> tuple[Place, ...]:
     return tuple(out)
 
 
+def _adapter_data(package: str, name: str) -> Any:
+    return json.loads(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
+
+
+def _road_links() -> tuple[RoadLink, ...]:
+    """The node-link extract bundled with the ITS adapter, in WGS84."""
+    from dosi.ingest.crs import to_wgs84
+
+    doc = _adapter_data("dosi.ingest.adapters.its", "links.json")
+    nodes = {k: to_wgs84(n["x"], n["y"], doc["crs"]) for k, n in doc["nodes"].items()}
+    return tuple(
+        RoadLink(link["linkId"], link["roadName"], link["startNodeId"], link["endNodeId"],
+                 (nodes[link["startNodeId"]], nodes[link["endNodeId"]]),
+                 int(link.get("lanes", 4)), float(link.get("freeFlowKmh", 40)))
+        for link in doc["links"]
+    )
+
+
+def _stations() -> tuple[Place, ...]:
+    """The AirKorea stations bundled with the AirKorea adapter."""
+    doc = _adapter_data("dosi.ingest.adapters.airkorea", "stations.json")
+    return tuple(Place(s["stationName"], s["stationName"], (s["lon"], s["lat"]),
+                       {"mangName": s["mangName"], "addr": s["addr"], "ref": s.get("ref")})
+                 for s in doc["stations"])
+
+
 @cache
 def load_district(name: str = DEFAULT_DISTRICT) -> District:
     """The bundled district ``name`` (a file in dosi/data/demo-city)."""
@@ -74,20 +100,7 @@ def load_district(name: str = DEFAULT_DISTRICT) -> District:
     if not path.is_file():
         raise ValueError(f"no demo district named {name!r}")
     doc = json.loads(path.read_text(encoding="utf-8"))
-    nodes = doc["nodes"]
-    links = tuple(
-        RoadLink(
-            link["linkId"], link["roadName"], link["from"], link["to"],
-            (tuple(nodes[link["from"]]["location"]), tuple(nodes[link["to"]]["location"])),
-            link["lanes"], float(link["freeFlowKmh"]),
-        )
-        for link in doc["roadLinks"]
-    )
-    stations = tuple(
-        Place(s["stationName"], s["stationName"], tuple(s["location"]),
-              {"mangName": s["mangName"], "addr": s["addr"]})
-        for s in doc["airQualityStations"]
-    )
+    links, stations = _road_links(), _stations()
     d = doc["district"]
     return District(
         name=d["name"], timezone=d["timezone"], center=tuple(d["center"]), bbox=tuple(d["bbox"]),

@@ -40,7 +40,7 @@ def facility_entities(district: District, district_key: str,
             "name": {"type": "Property", "value": park.name},
             "location": _point(park.location),
             "totalSpotNumber": {"type": "Property", "value": total},
-            "category": {"type": "Property", "value": ["public", "feeChargeable"]},
+            "category": {"type": "Property", "value": ["public", "feeCharged"]},
             "@context": [PARKING_CTX],
         })
     for sensor in district.noise_sensors:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from dosi.demo.sensors import DeviceFleet, Publisher
 
 log = logging.getLogger("dosi.demo")
 SERVICE_KEY = "dosi-demo-key"
-ADAPTERS = ["mqtt", "airkorea", "its", "kma"]
+ADAPTERS = ["mqtt", "airkorea", "its", "kma", "gtfs"]
 
 
 @dataclass
@@ -40,6 +41,7 @@ class DemoOptions:
     poll_s: float = 60.0
     faults: FaultRates = DEFAULT_FAULTS
     prefix: str = "dosi-demo"
+    keep_log: bool = False  # keep every published reading (tests)
     mqtt_url: str | None = field(default_factory=lambda: os.environ.get("DOSI_MQTT_URL"))
 
 
@@ -48,7 +50,18 @@ class _Server(uvicorn.Server):
         pass
 
 
+def _check_free(host: str, port: int) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise RuntimeError(f"cannot listen on {host}:{port} ({exc.strerror}); "
+                               "is another hub running? choose one with --port") from None
+
+
 async def _serve(app: Any, host: str, port: int) -> tuple[_Server, asyncio.Task]:
+    _check_free(host, port)
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                     access_log=False, lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -80,12 +93,21 @@ class Demo:
         return self.app.state.hub
 
     async def start(self) -> None:
+        _check_free(self.settings.host, self.settings.port)
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         from dosi.api.app import create_app
         from dosi.ingest.adapters.runtime import start_adapters
 
         opts = self.options
-        mqtt_url = opts.mqtt_url
+        mqtt_url, protocol = opts.mqtt_url, "5"
         if not mqtt_url:
+            protocol = "3.1.1"  # amqtt speaks MQTT 3.1.1
             self.broker = EmbeddedBroker()
             await self.broker.start()
             mqtt_url = self.broker.url
@@ -98,21 +120,22 @@ class Demo:
         self._servers.append(await _serve(self.app, self.settings.host, self.settings.port))
         key = opts.district
         self.adapters = await start_adapters(self.hub, ADAPTERS, **{
-            "mqtt": {"url": mqtt_url, "client_id": f"dosi-demo-{key}",
+            "mqtt": {"url": mqtt_url, "client_id": f"dosi-demo-{key}", "protocol": protocol,
                      "groups": facilities.device_groups(opts.prefix, key)},
             "airkorea": {"url": f"{self.opendata_url}/B552584/ArpltnInforInqireSvc",
-                         "service_key": SERVICE_KEY, "interval": opts.poll_s,
-                         "station_names": [s.id for s in self.district.stations]},
+                         "service_key": SERVICE_KEY, "interval": opts.poll_s, "sido_name": "서울"},
             "its": {"url": f"{self.opendata_url}/trafficInfo", "api_key": SERVICE_KEY,
                     "interval": opts.poll_s},
             "kma": {"url": f"{self.opendata_url}/1360000/VilageFcstInfoService_2.0",
                     "service_key": SERVICE_KEY, "interval": opts.poll_s,
                     "cells": [(g["nx"], g["ny"]) for g in self.district.kma_grid]},
+            "gtfs": {"feeds": []},  # the demo feed is imported below, once written
         })
         await self._load_static(key)
         host, port = urlsplit(mqtt_url).hostname or "127.0.0.1", urlsplit(mqtt_url).port or 1883
         fleet = DeviceFleet(self.district, opts.prefix, opts.faults, opts.tick_s)
         self.publisher = await asyncio.to_thread(Publisher, fleet, host, port)
+        self.publisher.log = [] if opts.keep_log else None
         if opts.backfill_hours > 0:
             self.loaded["backfilled readings"] = await asyncio.to_thread(
                 self.publisher.backfill, opts.backfill_hours)

@@ -44,7 +44,7 @@ class DeviceFleet:
             body = json.dumps({"occupied": occupied, "free": total - occupied,
                                "ts": t.isoformat(timespec="seconds")})
             if fault == "malformed":
-                body = body[: len(body) // 2]
+                body = body[:-1]  # the closing brace lost: not JSON
             yield f"{self.prefix}/{source}", body.encode()
         for sensor in self.district.noise_sensors:
             source = f"noise/{sensor.id}"
@@ -57,7 +57,7 @@ class DeviceFleet:
                 laeq = 240.0
             body = f"t|{t.isoformat(timespec='seconds')}|laeq|{laeq}"
             if fault == "malformed":
-                body = "laeq|"
+                body = f"t|{t.isoformat(timespec='seconds')}|laeq|"  # no value
             yield f"{self.prefix}/{source}", body.encode()
 
 
@@ -73,6 +73,7 @@ class Publisher:
         self.client.connect(host, port)
         self.client.loop_start()
         self.sent = 0
+        self.log: list[Reading] | None = None  # set to a list to keep what was published
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -80,6 +81,8 @@ class Publisher:
         n = 0
         for topic, payload in self.fleet.readings(t):
             self.client.publish(topic, payload, qos=1)
+            if self.log is not None:
+                self.log.append((topic, payload))
             n += 1
         self.sent += n
         return n

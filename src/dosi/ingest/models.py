@@ -286,10 +286,12 @@ class ModelRegistry:
                 self._fast[key] = None
         return self._fast[key]
 
-    def validate(self, entity: dict[str, Any]) -> list[str]:
+    def validate(self, entity: dict[str, Any], partial: bool = False) -> list[str]:
         """Reasons the entity does not fit its model ([] if it fits or has no model).
         A compiled check answers the common case (valid); the reasons of an invalid
-        entity come from jsonschema, which is the reference (formats are not asserted)."""
+        entity come from jsonschema, which is the reference (formats are not asserted).
+        ``partial``: the entity is an update of some attributes (a device observation),
+        so the model's required attributes need not all be in it."""
         etype = entity.get("type")
         if not isinstance(etype, str) or not self.knows(etype):
             return []
@@ -306,6 +308,8 @@ class ModelRegistry:
         if not valid:
             for err in sorted(self._validator(etype).iter_errors(kv),
                               key=lambda e: list(e.path)):
+                if partial and err.validator == "required" and not err.absolute_path:
+                    continue
                 where = ".".join(str(p) for p in err.absolute_path) or "entity"
                 problems.append(f"{where}: {_short(err.message)}")
         custom = self._custom.get(etype)

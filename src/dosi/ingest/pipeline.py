@@ -240,7 +240,8 @@ class IngestPipeline:
                 it.reason = f"entity type {etype!r} is not the dataset's data model {model!r}"
                 return
             try:
-                problems += self.models.validate(e)
+                problems += self.models.validate(
+                    e, partial=bool(it.record.meta.get("partial")))
             except Exception:
                 log.exception("ingest: validation of %s failed", etype)
         if problems:

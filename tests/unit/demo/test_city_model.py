@@ -23,7 +23,7 @@ def test_district_places_lie_in_its_bounding_box_and_ids_are_unique():
         lon, lat = place.location
         assert west <= lon <= east and south <= lat <= north, place
     for link in d.links:
-        assert 150 < link.length_m < 2_000, link
+        assert 100 < link.length_m < 2_000, link
     assert len({link.link_id for link in d.links}) == len(d.links)
     assert len({p.id for p in d.car_parks}) == len(d.car_parks)
 

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -53,6 +53,8 @@ class MqttSettings(BaseSettings):
     groups: list[DeviceGroup] = []
     groups_file: str | None = None
     qos: int = 1
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5", description="MQTT version; 3.1.1 for brokers without 5 (the demo's amqtt)")
     session_expiry: int = Field(default=7 * 86400, description="seconds the broker keeps "
                                 "the session (and its queued messages) while the hub is away")
     receive_maximum: int = Field(default=2000, description="unacknowledged messages in flight")
@@ -108,7 +110,10 @@ class MqttAdapter:
 
         self._generation += 1
         subs = list(dict.fromkeys(g.subscription for g in self.groups))
-        client.subscribe([(s, SubscribeOptions(qos=self.settings.qos)) for s in subs])
+        if self.settings.protocol == "5":
+            client.subscribe([(s, SubscribeOptions(qos=self.settings.qos)) for s in subs])
+        else:
+            client.subscribe([(s, self.settings.qos) for s in subs])
         log.info("mqtt: connected (session present: %s), subscribed to %s",
                  flags.session_present, subs)
         if self._loop is not None and self.connected is not None:
@@ -177,7 +182,7 @@ class MqttAdapter:
                 continue
             try:
                 msg = observations(group, topic, payload, received)
-                bad = self._pipeline.models.validate(to_entity(group, msg))  # type: ignore[union-attr]
+                bad = self._pipeline.models.validate(to_entity(group, msg), partial=True)  # type: ignore[union-attr]
             except RecordError:
                 bad = True
             record = record_of(group, topic, payload, received)
@@ -270,8 +275,10 @@ class MqttAdapter:
                 if g.fast:
                     await self._fast.prepare(g)
         url = urlsplit(self.settings.url)
+        v5 = self.settings.protocol == "5"
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.settings.client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)
+                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, manual_ack=True,
+                             **({} if v5 else {"clean_session": False}))
         if url.username:
             client.username_pw_set(url.username, url.password)
         if url.scheme == "mqtts":
@@ -280,12 +287,15 @@ class MqttAdapter:
         client.reconnect_delay_set(0.5, 10)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.settings.session_expiry
-        props.ReceiveMaximum = self.settings.receive_maximum
         self._client = client
-        client.connect_async(url.hostname or "127.0.0.1", url.port or 1883, keepalive=30,
-                             clean_start=False, properties=props)
+        if v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.settings.session_expiry
+            props.ReceiveMaximum = self.settings.receive_maximum
+            client.connect_async(url.hostname or "127.0.0.1", url.port or 1883, keepalive=30,
+                                 clean_start=False, properties=props)
+        else:  # MQTT 3.1.1: a persistent session is clean_session=False (brokers keep it)
+            client.connect_async(url.hostname or "127.0.0.1", url.port or 1883, keepalive=30)
         client.loop_start()
         self._task = asyncio.create_task(self._run(submit), name="ingest-mqtt")
 

@@ -238,7 +238,7 @@ def to_entity(group: DeviceGroup, msg: DeviceMessage) -> dict[str, Any]:
 def record_of(group: DeviceGroup, topic: str, payload: bytes, received_at: datetime,
               key: str | None = None) -> RawRecord:
     return RawRecord(group.dataset, f"mqtt:{group.name}", payload, received_at, key,
-                     {"topic": topic, "group": group.name})
+                     {"topic": topic, "group": group.name, "partial": True})
 
 
 def mapper_for(groups: list[DeviceGroup]) -> Any:
