@@ -105,4 +105,4 @@ def _faulty(topic: str, payload: bytes) -> bool:
         except ValueError:
             return True
         return doc["free"] < 0
-    return payload.endswith(b"|laeq|") or payload.endswith(b"|240.0")
+    return payload.endswith((b"|laeq|", b"|240.0"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from itertools import pairwise
 from pathlib import Path
 
 from dosi.demo.district import District, haversine_m
@@ -48,7 +49,7 @@ def write_feed(district: District, path: Path, headway_min: int = 15) -> Path:
     for route_id, name, seq in ROUTES:
         files["routes.txt"].append([route_id, "dosi-demo", route_id, name, 3])
         legs = [round(haversine_m(stops[a].location, stops[b].location) * 1.3 / (BUS_KMH / 3.6))
-                for a, b in zip(seq, seq[1:])]
+                for a, b in pairwise(seq)]
         for k, start in enumerate(range(5 * 3600 + 1800, 23 * 3600 + 1800, headway_min * 60)):
             trip = f"{route_id}-{k:03d}"
             files["trips.txt"].append([route_id, "daily", trip, stops[seq[-1]].name])

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import uvicorn
 
 from dosi.demo import facilities, gtfs, opendata
@@ -119,7 +120,7 @@ class Demo:
         self.app = create_app(self.settings)
         self._servers.append(await _serve(self.app, self.settings.host, self.settings.port))
         key = opts.district
-        self.adapters = await start_adapters(self.hub, ADAPTERS, **{
+        options = {
             "mqtt": {"url": mqtt_url, "client_id": f"dosi-demo-{key}", "protocol": protocol,
                      "groups": facilities.device_groups(opts.prefix, key)},
             "airkorea": {"url": f"{self.opendata_url}/B552584/ArpltnInforInqireSvc",
@@ -130,7 +131,8 @@ class Demo:
                     "service_key": SERVICE_KEY, "interval": opts.poll_s,
                     "cells": [(g["nx"], g["ny"]) for g in self.district.kma_grid]},
             "gtfs": {"feeds": []},  # the demo feed is imported below, once written
-        })
+        }
+        self.adapters = await start_adapters(self.hub, ADAPTERS, **options)
         await self._load_static(key)
         host, port = urlsplit(mqtt_url).hostname or "127.0.0.1", urlsplit(mqtt_url).port or 1883
         fleet = DeviceFleet(self.district, opts.prefix, opts.faults, opts.tick_s)
@@ -142,6 +144,7 @@ class Demo:
         self.publisher.start()
 
     async def _load_static(self, key: str) -> None:
+        from dosi.errors import AlreadyExistsError
         from dosi.ingest.adapters.gtfs.coordinator import import_feed
         from dosi.ingest.records import RawRecord
 
@@ -150,11 +153,11 @@ class Demo:
             await self.hub.catalog.create_dataset({
                 "id": facilities.FACILITIES, "title": "Jung-gu car parks and noise meters",
                 "provider": "dosi demo", "keywords": ["parking", "noise", "demo"]})
-        except Exception:  # already in the catalog from an earlier run
+        except AlreadyExistsError:  # in the catalog from an earlier run
             pass
         now = datetime.now(UTC)
         records = [RawRecord(facilities.FACILITIES, "demo-registry",
-                             __import__("orjson").dumps(e), now, f"registry:{e['id']}")
+                             orjson.dumps(e), now, f"registry:{e['id']}")
                    for e in facilities.facility_entities(self.district, key, now)]
         verdicts = await pipeline.submit(records)
         self.loaded["facilities"] = sum(v.status != "rejected" for v in verdicts)
