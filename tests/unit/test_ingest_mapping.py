@@ -200,3 +200,15 @@ def test_timeliness_late_and_silent() -> None:
     fig = quality_figures({"id": "d"}, q, now)
     assert fig["validity"]["ratio"] == 0.8 and fig["validity"]["cleanRatio"] == 0.6
     assert fig["completeness"]["ratio"] == 0.75 and fig["timeliness"]["status"] == "unknown"
+
+
+def test_partial_updates_need_not_carry_the_models_required_attributes() -> None:
+    """A device observation updates a few attributes of a provisioned entity: the model's
+    required attributes (location...) are not in it, but what it carries is still checked."""
+    reg = ModelRegistry()
+    update = {"id": "urn:ngsi-ld:OffStreetParking:p1", "type": "OffStreetParking",
+              "availableSpotNumber": {"type": "Property", "value": 12}}
+    assert any("'location' is a required property" in p for p in reg.validate(update))
+    assert reg.validate(update, partial=True) == []
+    bad = {**update, "availableSpotNumber": {"type": "Property", "value": -3}}
+    assert any("availableSpotNumber" in p for p in reg.validate(bad, partial=True))
