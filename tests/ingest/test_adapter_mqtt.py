@@ -84,6 +84,11 @@ BAD = [
     ("{p}/jung/vds/V-09", b"n|many|ts|1714539600", "n 'many' is not a number"),
     ("{p}/jung/vds/V-09", b"rain|1|ts|1714539600", "unknown attribute key 'rain'"),
     ("{p}/jung/vds/V-09", b"n|1|pad|" + b"x" * 5000, "message of 5008 bytes is larger than 4096"),
+    ("{p}/jung/vds/V-09", b'{"n": 1, "ts": ' + b"9" * 400 + b"}", "unreadable value"),
+    ("{p}/jung/vds/V-09", b'{"n": ' + b"9" * 400 + b', "ts": 1714539600}', "unreadable value"),
+    ("{p}/jung/vds/V-09", '{"n": 1, "ts": "²"}'.encode(), "unreadable value"),
+    # a device repeating the same bad bytes: each message is its own dead letter
+    ("{p}/jung/vds/V-09", b"n|many|ts|1714539600", "n 'many' is not a number"),
 ]
 
 

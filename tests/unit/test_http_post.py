@@ -103,3 +103,26 @@ async def test_a_kept_connection_reset_while_idle_is_not_a_failure():
     assert served == 2
     await p.close()
     server.close()
+
+
+async def test_credentials_in_the_endpoint_uri_are_sent_as_basic_auth():
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        heads.append(head)
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    p = HttpPoster(5.0)
+    assert await p.post(f"http://city%40ops:s3cr%3At@127.0.0.1:{port}/n", b"{}", {}) == 204
+    await p.close()
+    server.close()
+    # base64("city@ops:s3cr:t")
+    assert b"\r\nAuthorization: Basic Y2l0eUBvcHM6czNjcjp0\r\n" in heads[0]
+    assert b"Host: 127.0.0.1:" in heads[0] and b"s3cr" not in heads[0]

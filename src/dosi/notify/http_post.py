@@ -11,8 +11,9 @@ before), no proxies.
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 _MAX_HEADER = 64 * 1024
@@ -45,6 +46,10 @@ class HttpPoster:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host = parts.netloc.rsplit("@", 1)[-1]
         head = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+        if parts.username is not None and not any(k.lower() == "authorization" for k in headers):
+            # credentials in the endpoint URI (http://user:pass@host/...) as HTTP Basic auth
+            creds = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            head.append("Authorization: Basic " + base64.b64encode(creds.encode()).decode())
         head += [f"{k}: {v}" for k, v in headers.items()
                  if "\r" not in k + v and "\n" not in k + v]
         request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + body

@@ -11,7 +11,6 @@ seconds, whichever first); paho's network thread only queues them.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import threading
@@ -183,11 +182,11 @@ class MqttAdapter:
             try:
                 msg = observations(group, topic, payload, received)
                 bad = self._pipeline.models.validate(to_entity(group, msg), partial=True)  # type: ignore[union-attr]
-            except RecordError:
+            except Exception:  # noqa: BLE001 - any bad message: the pipeline says why
                 bad = True
             record = record_of(group, topic, payload, received)
-            if bad:  # the pipeline rejects (or flags) it with the reason
-                record.key = f"{topic}#{hashlib.blake2b(payload, digest_size=8).hexdigest()}"
+            if bad:  # the pipeline rejects (or flags) it with the reason; no idempotency key:
+                # a device may well repeat the same bytes, and each one is a record
                 records.append(record)
                 continue
             fast.setdefault(fast_ok[group.name], []).append((group, msg, record))

@@ -191,6 +191,16 @@ def _value(key: str, spec: AttributeMap, raw: Any) -> tuple[Any, str | None]:
 def observations(group: DeviceGroup, topic: str, payload: bytes, received_at: datetime
                  ) -> DeviceMessage:
     """Read one message of ``group``; RecordError says what is wrong with it."""
+    try:
+        return _observations(group, topic, payload, received_at)
+    except (ValueError, OverflowError, TypeError) as exc:  # a number or time too odd to read
+        if isinstance(exc, RecordError):
+            raise
+        raise RecordError(f"unreadable value: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _observations(group: DeviceGroup, topic: str, payload: bytes, received_at: datetime
+                  ) -> DeviceMessage:
     if len(payload) > group.max_bytes:
         raise RecordError(f"message of {len(payload)} bytes is larger than {group.max_bytes}")
     levels = group.match(topic)
