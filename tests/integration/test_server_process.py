@@ -22,9 +22,10 @@ def serve(tmp_path):
     procs: list[subprocess.Popen] = []
 
     def start(command: str, port: int, *extra: str) -> str:
+        log = tmp_path / f"{command}-{port}.log"  # a file: a pipe nobody reads would fill up
         proc = subprocess.Popen(
             [sys.executable, "-m", "dosi.cli", command, "--port", str(port), *extra],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=tmp_path, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )
         procs.append(proc)
         base = f"http://127.0.0.1:{port}"
@@ -35,7 +36,7 @@ def serve(tmp_path):
             except httpx.HTTPError:
                 time.sleep(0.1)
         proc.kill()
-        raise AssertionError(proc.stdout.read().decode() if proc.stdout else "no output")
+        raise AssertionError(log.read_text(errors="replace"))
 
     yield start
     for p in procs:
