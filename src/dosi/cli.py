@@ -39,6 +39,11 @@ def _serve(args: argparse.Namespace, demo: bool) -> int:
         return _demo(args, settings)
     print(f"dosi {__version__}: NGSI-LD API at http://{settings.host}:{settings.port}/ngsi-ld/v1 "
           f"(docs at /docs), store {settings.store_url.split('@')[-1]}", flush=True)
+    if settings.auth:
+        _auth_hint(settings, demo=False)
+    else:
+        print("dosi: authentication is OFF (DOSI_AUTH=false): anyone who can reach this "
+              "port may read and change everything", flush=True)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -57,6 +62,8 @@ def _demo(args: argparse.Namespace, settings) -> int:
 
     if args.store is None:
         settings.store_url = "sqlite:///dosi-demo.db"
+    if settings.auth:
+        _auth_hint(settings, demo=True)
     options = DemoOptions(backfill_hours=args.backfill_hours, tick_s=args.tick)
     if args.no_faults:
         options.faults = NO_FAULTS
@@ -68,6 +75,25 @@ def _demo(args: argparse.Namespace, settings) -> int:
         print(f"dosi demo: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _auth_hint(settings: object, demo: bool) -> None:
+    """``dosi demo`` prints a ready token; ``dosi serve`` says how to get one."""
+    if not demo:
+        print("dosi: authentication is on. Create a client and get a token with\n"
+              "  dosi auth client create --roles system-admin\n"
+              "  dosi auth token CLIENT_ID\n"
+              "then send 'Authorization: Bearer TOKEN' (docs/security.md)", flush=True)
+        return
+    import asyncio
+
+    from dosi.cli_auth import demo_token
+
+    token = asyncio.run(demo_token(settings))
+    print("dosi demo: a ready token for the demo-admin client (system-admin, 24 h):\n"
+          f"  export TOKEN={token}\n"
+          "  curl -H \"Authorization: Bearer $TOKEN\" "
+          f"http://{settings.host}:{settings.port}/ngsi-ld/v1/types", flush=True)  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,9 +121,12 @@ def main(argv: list[str] | None = None) -> int:
               "ingest": cli_ingest, "import": cli_import, "drt": cli_drt}
     for module in groups.values():
         module.add_parser(sub)
+    cli_auth.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command in groups:
         return groups[args.command].run(args)  # type: ignore[no-any-return]
+    if args.command in ("auth", "audit"):
+        return cli_auth.run(args)
     if args.command in ("serve", "demo"):
         try:
             return _serve(args, demo=args.command == "demo")

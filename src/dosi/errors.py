@@ -98,3 +98,24 @@ class ConflictError(DosiError):
 
 class InternalError(DosiError):
     pass
+
+
+class UnauthorizedError(DosiError):
+    """No valid credentials: a missing, expired or forged token or API key (401)."""
+
+    problem_type = _BASE + "Unauthorized"
+    title = "Unauthorized"
+
+
+class ForbiddenError(DosiError):
+    """The caller is known but its roles and rules do not allow this (403)."""
+
+    problem_type = _BASE + "Forbidden"
+    title = "Forbidden"
+
+
+class TooManyRequestsError(DosiError):
+    """The caller exceeded its rate limit (429, with ``retry_after`` seconds)."""
+
+    problem_type = _BASE + "TooManyRequests"
+    title = "Too many requests"

@@ -86,6 +86,41 @@ class Settings(BaseSettings):
         "between two of its notifications (the changes in between go in one)")
     notify_max_age: float = Field(
         default=7 * 86400.0, description="seconds an undelivered notification is kept")
+    auth: bool = Field(
+        default=False, description="require a bearer token or API key (docs/security.md); "
+        "callers without credentials get what rules grant the public role")
+    auth_issuer: str = Field(
+        default="urn:dosi:hub", description="iss of the tokens the hub issues itself")
+    auth_audience: str = Field(default="dosi", description="aud every token must carry")
+    auth_token_ttl: int = Field(default=3600, description="seconds an issued token lives")
+    auth_clock_skew: float = Field(
+        default=30.0, description="seconds of clock difference tolerated on exp/nbf/iat")
+    auth_external_issuer: str | None = Field(
+        default=None, description="iss of an identity server's tokens (e.g. a Keycloak "
+        "realm URL), with auth_jwks_url or auth_jwks_file")
+    auth_jwks_url: str | None = Field(default=None, description="that issuer's JWKS URL")
+    auth_jwks_file: str | None = Field(default=None, description="or its JWKS as a file")
+    auth_roles_claim: str = Field(
+        default="roles", description="token claim with dosi roles (Keycloak's "
+        "realm_access.roles and resource_access.<audience>.roles are read too)")
+    auth_tenants_claim: str = Field(
+        default="tenants", description="token claim with the tenants a caller is confined to")
+    auth_cache_ttl: float = Field(
+        default=5.0, description="seconds rules and credentials are cached (a revoked key "
+        "stops working within this time)")
+    audit: bool = Field(default=True, description="keep the audit log (when auth is on)")
+    audit_personal_types: list[str] = Field(
+        default=[], description="entity types (expanded IRIs) holding personal data: "
+        "every read of them is audited")
+    audit_reads: bool = Field(default=False, description="audit every entity read")
+    rate_limit: float = Field(
+        default=0.0, description="requests per second per client (0: no limit)")
+    rate_burst: float = Field(default=0.0, description="bucket size (0: 2 x rate_limit)")
+    q_max_depth: int = Field(default=12, description="deepest nesting of a q expression")
+    q_max_terms: int = Field(default=200, description="most comparisons in one q")
+    geo_max_vertices: int = Field(default=10_000, description="most vertices of a geoQ")
+    temporal_max_days: float | None = Field(
+        default=None, description="longest temporal query range without lastN (None: any)")
     workers: int = 1
     log_level: str = "info"
 

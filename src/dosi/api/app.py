@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -14,10 +15,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dosi import __version__
-from dosi.api import batch, contexts, discovery, entities, stream, subscriptions, temporal
+from dosi.api import (
+    auth_routes,
+    batch,
+    contexts,
+    discovery,
+    entities,
+    stream,
+    subscriptions,
+    temporal,
+)
 from dosi.api import datasets as datasets_api
 from dosi.api import ingest as ingest_api
 from dosi.api import models as models_api
+from dosi.api.auth import AuthMiddleware
 from dosi.api.deps import Hub
 from dosi.api.paths import NormalizePathMiddleware
 from dosi.api.problem import dosi_error_handler, problem_response, unexpected_error_handler
@@ -38,8 +49,38 @@ from dosi.storage.base import Store, open_store
 log = logging.getLogger("dosi")
 
 
+def _security(settings: Settings, raw: Store) -> tuple[Any, Any, Any, Any]:
+    """The security service, audit log, rate limiter and guarded store of a hub."""
+    from dosi.security.audit import AuditLog
+    from dosi.security.guard import GuardedStore
+    from dosi.security.limits import QueryLimits
+    from dosi.security.ratelimit import RateLimiter
+    from dosi.security.service import SecurityService
+    from dosi.storage.security_base import security_store_for
+
+    sec_store = security_store_for(raw)
+    security = SecurityService(
+        sec_store, issuer=settings.auth_issuer, audience=settings.auth_audience,
+        token_ttl=settings.auth_token_ttl, leeway=settings.auth_clock_skew,
+        external_issuer=settings.auth_external_issuer, jwks_url=settings.auth_jwks_url,
+        jwks_file=settings.auth_jwks_file, roles_claim=settings.auth_roles_claim,
+        tenants_claim=settings.auth_tenants_claim, cache_ttl=settings.auth_cache_ttl,
+    )
+    audit = AuditLog(sec_store) if settings.auth and settings.audit else None
+    limiter = None
+    if settings.rate_limit > 0:
+        limiter = RateLimiter(settings.rate_limit, settings.rate_burst or 2 * settings.rate_limit)
+    days = settings.temporal_max_days
+    limits = QueryLimits(settings.q_max_depth, settings.q_max_terms, settings.geo_max_vertices,
+                         None if days is None else int(days * 86_400_000))
+    guarded = GuardedStore(raw, audit, limits, settings.audit_personal_types,
+                           settings.audit_reads)
+    return security, audit, limiter, guarded
+
+
 async def build_hub(settings: Settings, store: Store | None = None) -> Hub:
-    store = store or await open_store(settings.store_url, history=history_policy(settings))
+    raw = store or await open_store(settings.store_url, history=history_policy(settings))
+    security, audit, limiter, store = _security(settings, raw)
     base_url = f"http://{settings.host}:{settings.port}"
     ctx = ContextService(
         store,
@@ -73,9 +114,13 @@ async def build_hub(settings: Settings, store: Store | None = None) -> Hub:
                 min_claim_interval=settings.notify_claim_interval,
             ),
             send_timeout=settings.notify_timeout,
+            guard=security.subscriber if settings.auth else None,
         ),
         catalog=catalog,
         ingest=IngestService(store, pipeline, catalog),
+        security=security,
+        audit=audit,
+        rate_limiter=limiter,
     )
 
 
@@ -105,6 +150,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = await build_hub(settings, store)
         app.state.hub = hub
+        await hub.security.start()
+        if hub.audit is not None:
+            hub.audit.start()
         if settings.load_sample:
             from dosi.services.sample import load_sample
 
@@ -136,6 +184,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 await asyncio.to_thread(worker.stop)
             if upkeep is not None:
                 upkeep.cancel()
+            if hub.audit is not None:
+                await hub.audit.stop()
             await hub.contexts.close()
             await hub.store.close()
 
@@ -152,9 +202,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
+    app.add_middleware(AuthMiddleware)
     app.add_middleware(NormalizePathMiddleware)
     for module in (entities, batch, discovery, contexts, temporal, subscriptions, stream,
-                   datasets_api, models_api, ingest_api):
+                   datasets_api, models_api, ingest_api, auth_routes):
         app.include_router(module.router)
 
     @app.get("/health", tags=["ops"], summary="Liveness")

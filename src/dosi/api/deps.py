@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -19,6 +19,11 @@ from dosi.services.subscriptions import SubscriptionService
 from dosi.services.temporal import TemporalService
 from dosi.settings import Settings
 from dosi.storage.base import Store
+
+if TYPE_CHECKING:
+    from dosi.security.audit import AuditLog
+    from dosi.security.ratelimit import RateLimiter
+    from dosi.security.service import SecurityService
 
 TENANT_HEADER = "ngsild-tenant"
 
@@ -37,6 +42,16 @@ class Hub:
     subscriptions: SubscriptionService
     catalog: CatalogService | None = None  # datasets, models, API keys (issue 5)
     ingest: IngestService | None = None  # push, dead letters, quality (issue 5)
+    security: SecurityService | None = None
+    audit: AuditLog | None = None
+    rate_limiter: RateLimiter | None = None
+
+    def audit_log(self) -> AuditLog:
+        """The running audit log, or a reader of the stored one (auth off)."""
+        from dosi.security.audit import AuditLog
+
+        assert self.security is not None
+        return self.audit or AuditLog(self.security.store)
 
 
 def hub(request: Request) -> Hub:

@@ -26,6 +26,9 @@ STATUS: dict[type[e.DosiError], int] = {
     e.UnsupportedMediaTypeError: 415,
     e.PayloadTooLargeError: 413,
     e.ConflictError: 409,
+    e.UnauthorizedError: 401,
+    e.ForbiddenError: 403,
+    e.TooManyRequestsError: 429,
     e.InternalError: 500,
 }
 
@@ -49,10 +52,16 @@ def problem_body(exc: e.DosiError) -> dict[str, Any]:
 
 
 def problem_response(exc: e.DosiError) -> Response:
+    headers = None
+    if isinstance(exc, e.UnauthorizedError):
+        headers = {"WWW-Authenticate": 'Bearer realm="dosi"'}
+    elif isinstance(exc, e.TooManyRequestsError):
+        headers = {"Retry-After": str(exc.extra.get("retryAfter", 1))}
     return Response(
         orjson.dumps(problem_body(exc)),
         status_code=status_of(exc),
         media_type="application/json",
+        headers=headers,
     )
 
 

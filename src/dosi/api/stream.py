@@ -24,6 +24,7 @@ from dosi.api.params import check_params, render_options, split_list
 from dosi.errors import BadRequestDataError
 from dosi.ngsild.subscription import TRIGGERS, parse_subscription
 from dosi.ngsild.values import now_iso
+from dosi.security.principal import current
 
 router = APIRouter(prefix="/dosi/v1", tags=["live stream"])
 KEEPALIVE = 15.0
@@ -75,6 +76,8 @@ async def stream(request: Request) -> StreamingResponse:
     doc = parse_subscription(_filter_doc(params), lambda _k: ctx.active, now_iso())
     live = await h.subscriptions.stream_filter(tenant, doc, ctx.items)
     client = h.subscriptions.stream.add(live, opts)
+    if h.settings.auth:
+        client.viewer = current()
 
     async def events() -> AsyncIterator[bytes]:
         try:

@@ -23,6 +23,7 @@ from dosi.ngsild.values import now_iso
 from dosi.notify.matcher import LiveSubscription
 from dosi.notify.payload import Linker, build_message
 from dosi.notify.senders import DeliveryError, Senders
+from dosi.security.guard import guarded_linker, subscriber_view
 from dosi.storage.subscription_base import Delivery, SubscriptionRecord, SubscriptionStore
 from dosi.storage.subscriptions_sql import now_ms
 
@@ -54,6 +55,7 @@ class Dispatcher:
         self.compile = compile
         self.query = query
         self.linker = linker
+        self.guard: Any = None  # subscriber ref -> Principal (auth on)
         self.senders = senders
         self.settings = settings
         self.owner = f"dosi-{uuid.uuid4().hex[:16]}"
@@ -227,7 +229,14 @@ class Dispatcher:
 
     async def _send(self, rec: SubscriptionRecord, live: LiveSubscription,
                     changes: list[Any], oids: list[int], busy: bool = False) -> Delivery:
-        msg = await build_message(live, changes, self.linker)
+        linker = self.linker
+        if self.guard is not None and live.doc.get("_subscriber") is not None:
+            viewer = await self.guard(live.doc["_subscriber"])
+            changes = subscriber_view(viewer, live.tenant, changes)
+            if not changes:  # nothing the subscriber may see now
+                return Delivery(ok=None, at=now_iso(), done=list(oids), failures=rec.failures)
+            linker = guarded_linker(viewer, linker)
+        msg = await build_message(live, changes, linker)
         try:
             await self.senders.send(msg)
         except DeliveryError as exc:

@@ -18,6 +18,7 @@ from dosi.ngsild.notification import data_entity, render_data
 from dosi.ngsild.render import RenderOptions
 from dosi.ngsild.values import now_iso
 from dosi.notify.matcher import LiveSubscription
+from dosi.security.guard import subscriber_view
 from dosi.storage.subscription_base import Change
 
 
@@ -28,6 +29,7 @@ class StreamClient:
     queue: asyncio.Queue[dict[str, Any]] = field(
         default_factory=lambda: asyncio.Queue(maxsize=1000))
     dropped: int = 0
+    viewer: Any = None  # the caller's Principal: events show what it may read
 
 
 class Broadcaster:
@@ -58,7 +60,13 @@ class Broadcaster:
                 trig = live.trigger(ch.before, ch.after)
                 if trig is None:
                     continue
-                entity = data_entity(ch.before, ch.after, triggers=live.triggers,
+                before, after = ch.before, ch.after
+                if client.viewer is not None:
+                    seen = subscriber_view(client.viewer, tenant, [(before, after, now)])
+                    if not seen:
+                        continue
+                    before, after, _ = seen[0]
+                entity = data_entity(before, after, triggers=live.triggers,
                                      watched=live.watched, show_changes=live.show_changes,
                                      at=now)
                 event = {

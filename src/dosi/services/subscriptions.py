@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from dosi.errors import AlreadyExistsError, ResourceNotFoundError
@@ -25,6 +25,8 @@ from dosi.notify.dispatcher import Dispatcher, DispatchSettings
 from dosi.notify.matcher import LiveSubscription, SubscriptionIndex, compile_subscription
 from dosi.notify.senders import Senders
 from dosi.notify.stream import Broadcaster
+from dosi.security.guard import check_subscription, may_manage
+from dosi.security.principal import Principal, current
 from dosi.services.contexts import ContextService
 from dosi.services.entities import EntityService
 from dosi.storage.subscription_base import Change, Notice, SubscriptionRecord, SubscriptionStore
@@ -53,7 +55,9 @@ class SubscriptionService:
 
     def __init__(self, store: SubscriptionStore, contexts: ContextService,
                  entities: EntityService, dispatch: DispatchSettings | None = None,
-                 send_timeout: float = 10.0, refresh_interval: float = 1.0) -> None:
+                 send_timeout: float = 10.0, refresh_interval: float = 1.0,
+                 guard: Callable[[dict[str, Any]], Awaitable[Principal]] | None = None
+                 ) -> None:
         self.store = store
         self.contexts = contexts
         self.entities = entities
@@ -64,6 +68,7 @@ class SubscriptionService:
         self.dispatcher = Dispatcher(store, self._compile_record, self._periodic_entities,
                                      entities.linked, self._senders,
                                      dispatch or DispatchSettings())
+        self.dispatcher.guard = guard  # notifications rendered with the subscriber's rights
         self._refresh_interval = refresh_interval
         self._local_seq = 0  # bumped by each change made through this process
         self._wake_other: Callable[[], None] | None = None
@@ -177,6 +182,10 @@ class SubscriptionService:
         if ctx_items is not None:
             doc["_context"] = ctx_items
         live = await self._compile(tenant, doc)
+        caller = current()
+        check_subscription(caller, tenant, live)
+        if caller.kind != "system":
+            doc["_subscriber"] = caller.ref()
         if not await self.store.create_subscription(tenant, doc, now):
             if "jsonldContext" not in raw and "jsonldContext" in doc:
                 await self.contexts.delete(doc["jsonldContext"].rsplit("/", 1)[1])
@@ -188,6 +197,8 @@ class SubscriptionService:
         require_uri(sub_id, "subscription id")
         rec = await self.store.get_subscription(tenant, sub_id)
         if rec is None:
+            raise ResourceNotFoundError(f"subscription {sub_id} not found")
+        if not may_manage(current(), rec.doc):  # another caller's: as if absent
             raise ResourceNotFoundError(f"subscription {sub_id} not found")
         return rec
 
@@ -202,7 +213,13 @@ class SubscriptionService:
     async def query(self, tenant: str, limit: int, offset: int,
                     ctx: ActiveContext) -> tuple[list[dict[str, Any]], int]:
         """GET /subscriptions."""
-        records, total = await self.store.list_subscriptions(tenant, limit, offset)
+        caller = current()
+        if may_manage(caller, {}):
+            records, total = await self.store.list_subscriptions(tenant, limit, offset)
+        else:  # only the caller's own: filtered before paging
+            everything, _ = await self.store.list_subscriptions(tenant, 1 << 30, 0)
+            mine = [r for r in everything if may_manage(caller, r.doc)]
+            records, total = mine[offset: offset + limit], len(mine)
         now = now_iso()
         return [render_subscription(r.doc, ctx, now, _state(r)) for r in records], total
 
@@ -217,7 +234,7 @@ class SubscriptionService:
         core = core_context()
         doc = parse_subscription(merged, lambda k: ctx if k in fragment else core, now,
                                  require_future="expiresAt" in fragment)
-        for key in ("_context", "_qcontext"):
+        for key in ("_context", "_qcontext", "_subscriber"):
             if key in rec.doc:
                 doc[key] = rec.doc[key]
         if ("q" in fragment or "geoQ" in fragment) and ctx_items is not None:
@@ -225,13 +242,14 @@ class SubscriptionService:
         if "jsonldContext" in fragment and doc.get("jsonldContext"):
             await self.contexts.resolve(doc["jsonldContext"])
         live = await self._compile(tenant, doc)
+        check_subscription(current(), tenant, live)
         if not await self.store.update_subscription(tenant, doc, now):
             raise ResourceNotFoundError(f"subscription {sub_id} not found")
         await self._local_change(tenant, sub_id, live)
 
     async def delete(self, tenant: str, sub_id: str) -> None:
         """DELETE /subscriptions/{id}."""
-        require_uri(sub_id, "subscription id")
+        await self._record(tenant, sub_id)
         if not await self.store.delete_subscription(tenant, sub_id):
             raise ResourceNotFoundError(f"subscription {sub_id} not found")
         await self._local_change(tenant, sub_id, None)
@@ -244,7 +262,9 @@ class SubscriptionService:
         doc = {**doc, "id": f"urn:ngsi-ld:Stream:{uuid.uuid4()}", "type": "Subscription"}
         if ctx_items is not None:
             doc["_context"] = ctx_items
-        return await self._compile(tenant, doc)
+        live = await self._compile(tenant, doc)
+        check_subscription(current(), tenant, live, "read")
+        return live
 
     # --- periodic notifications ---
 
