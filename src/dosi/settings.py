@@ -100,6 +100,9 @@ class Settings(BaseSettings):
         "realm URL), with auth_jwks_url or auth_jwks_file")
     auth_jwks_url: str | None = Field(default=None, description="that issuer's JWKS URL")
     auth_jwks_file: str | None = Field(default=None, description="or its JWKS as a file")
+    auth_jwks_refresh: float = Field(
+        default=10.0, description="fewest seconds between two JWKS reloads caused by "
+        "tokens naming an unknown key id (key rotation)")
     auth_roles_claim: str = Field(
         default="roles", description="token claim with dosi roles (Keycloak's "
         "realm_access.roles and resource_access.<audience>.roles are read too)")

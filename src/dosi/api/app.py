@@ -65,6 +65,7 @@ def _security(settings: Settings, raw: Store) -> tuple[Any, Any, Any, Any]:
         external_issuer=settings.auth_external_issuer, jwks_url=settings.auth_jwks_url,
         jwks_file=settings.auth_jwks_file, roles_claim=settings.auth_roles_claim,
         tenants_claim=settings.auth_tenants_claim, cache_ttl=settings.auth_cache_ttl,
+        jwks_refresh=settings.auth_jwks_refresh,
     )
     audit = AuditLog(sec_store) if settings.auth and settings.audit else None
     limiter = None

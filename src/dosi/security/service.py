@@ -44,14 +44,15 @@ class SecurityService:
                  leeway: float, external_issuer: str | None = None,
                  jwks_url: str | None = None, jwks_file: str | None = None,
                  roles_claim: str = "roles", tenants_claim: str = "tenants",
-                 cache_ttl: float = 5.0) -> None:
+                 cache_ttl: float = 5.0, jwks_refresh: float = 10.0) -> None:
         self.store = store
         self.builtin = BuiltinIssuer(store, issuer, audience, token_ttl)
         self.audience = audience
         issuers = [Issuer(issuer, JwksCache(self.builtin.jwks, min_refresh=1.0), audience)]
         if external_issuer and (jwks_url or jwks_file):
             loader = url_loader(jwks_url) if jwks_url else file_loader(jwks_file or "")
-            issuers.append(Issuer(external_issuer, JwksCache(loader), audience))
+            issuers.append(Issuer(external_issuer, JwksCache(loader, min_refresh=jwks_refresh),
+                                  audience))
         self.validator = TokenValidator(issuers, leeway)
         self.roles_claim = roles_claim
         self.tenants_claim = tenants_claim
