@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import PY, free_port, load_entities, start, stop, wait_up  # noqa: E402
+from run import PY, free_port, load_entities, start, stop, wait_up
 
 TYPE = "https://uri.etsi.org/ngsi-ld/default-context/TrafficFlowObserved"
 HIDDEN = "https://uri.etsi.org/ngsi-ld/default-context/laneId"

@@ -17,7 +17,7 @@ def test_short_fuzz_run_finds_no_5xx_and_no_leak(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "fuzz_api.py"), "--examples", "2",
          "--port", str(free_port()), "--store", f"sqlite:///{tmp_path}/fuzz.db"],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, check=False)
     assert "5xx or leaks: 0" in out.stdout, out.stdout[-3000:] + out.stderr[-3000:]
     assert out.returncode == 0
     assert "| no credentials |" in out.stdout and "| tampered payload |" in out.stdout
