@@ -89,6 +89,9 @@ def coarse_check(p: Principal, method: str, path: str, tenant: str) -> None:
             raise ForbiddenError("your roles allow no subscriptions here")
     elif fam == "audit":
         need_roles(frozenset({SYSTEM_ADMIN}), "the audit log")
+        if not p.superuser:
+            raise ForbiddenError("the audit log spans every tenant: a system admin confined "
+                                 "to some tenants may not read it")
     elif fam == "self":
         need_login()
     elif fam == "ingest":
