@@ -54,6 +54,10 @@ def add_parsers(sub: Any) -> None:
     rd = rs.add_parser("delete", help="delete a rule")
     rd.add_argument("id")
     a.add_parser("roles", help="list the roles")
+    pk = a.add_parser("privacy-key", help="the pseudonymisation key (DOSI_PRIVACY)")
+    pks = pk.add_subparsers(dest="action", required=True)
+    pks.add_parser("rotate", help="start a new key version (hubs pick it up at restart); "
+                   "new pseudonyms no longer link to older ones")
 
     t = a.add_parser("token", help="print an access token for a client")
     t.add_argument("client_id")
@@ -128,6 +132,9 @@ async def _auth(sec: Any, args: argparse.Namespace) -> int:
     if cmd == "roles":
         for role in ROLES:
             print(role)
+        return 0
+    if cmd == "privacy-key":
+        print(f"pseudonymisation key version {await sec.rotate_privacy_key()} created")
         return 0
     if cmd in ("client", "key") and action == "create":
         roles, tenants = _split(args.roles) or [], _split(args.tenants)

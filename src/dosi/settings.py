@@ -27,6 +27,27 @@ class Retention(BaseModel):
         return value
 
 
+class PrivacyDeclaration(BaseModel):
+    """Privacy by design for one entity type (expanded IRIs): attributes pseudonymised
+    at write (keyed HMAC; the raw value is never stored), and for roles without
+    clearance locations snapped to a grid of ``location_grid`` degrees and observedAt
+    truncated to the ``hour`` or ``day`` (docs/security.md)."""
+
+    type: str
+    pseudonymise: list[str] = []
+    location_grid: float | None = None
+    time_precision: str | None = None
+    geo_attributes: list[str] = ["https://uri.etsi.org/ngsi-ld/location"]
+    clearance: list[str] = ["system-admin", "data-admin"]
+
+    @field_validator("time_precision")
+    @classmethod
+    def _precision(cls, value: str | None) -> str | None:
+        if value not in (None, "hour", "day"):
+            raise ValueError("time_precision is hour or day")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the hub can be told. Built once in ``create_app`` / the CLI."""
 
@@ -116,6 +137,10 @@ class Settings(BaseSettings):
         default=[], description="entity types (expanded IRIs) holding personal data: "
         "every read of them is audited")
     audit_reads: bool = Field(default=False, description="audit every entity read")
+    privacy: list[PrivacyDeclaration] = Field(
+        default=[], description='per entity type, e.g. [{"type": "https://...#Trip", '
+        '"pseudonymise": ["https://...#passenger"], "location_grid": 0.01, '
+        '"time_precision": "hour"}] (JSON in DOSI_PRIVACY)')
     rate_limit: float = Field(
         default=0.0, description="requests per second per client (0: no limit)")
     rate_burst: float = Field(default=0.0, description="bucket size (0: 2 x rate_limit)")

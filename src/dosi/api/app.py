@@ -67,6 +67,15 @@ def _security(settings: Settings, raw: Store) -> tuple[Any, Any, Any, Any]:
         tenants_claim=settings.auth_tenants_claim, cache_ttl=settings.auth_cache_ttl,
         jwks_refresh=settings.auth_jwks_refresh,
     )
+    privacy = None
+    if settings.privacy:
+        from dosi.security.privacy import Privacy, PrivacyRule, Pseudonymiser
+
+        privacy = Privacy([PrivacyRule(
+            d.type, tuple(d.pseudonymise), d.location_grid, d.time_precision,
+            tuple(d.geo_attributes), frozenset(d.clearance)) for d in settings.privacy],
+            Pseudonymiser())
+        security.privacy = privacy
     audit = AuditLog(sec_store) if settings.auth and settings.audit else None
     limiter = None
     if settings.rate_limit > 0:
@@ -75,7 +84,7 @@ def _security(settings: Settings, raw: Store) -> tuple[Any, Any, Any, Any]:
     limits = QueryLimits(settings.q_max_depth, settings.q_max_terms, settings.geo_max_vertices,
                          None if days is None else int(days * 86_400_000))
     guarded = GuardedStore(raw, audit, limits, settings.audit_personal_types,
-                           settings.audit_reads)
+                           settings.audit_reads, privacy)
     return security, audit, limiter, guarded
 
 

@@ -56,18 +56,21 @@ def query_attrs(query: EntityQuery) -> set[str]:
 
 def strip(p: Principal, tenant: str, entity: Entity | None, op: str = "read") -> Entity | None:
     """The entity as ``p`` may see it: None if not at all, else without the
-    attributes it may not read."""
+    attributes it may not read (and coarsened where privacy says so)."""
     if entity is None or p.superuser:
         return entity
     policy = p.policy
     types = entity.get("type", [])
     if not p.tenant_ok(tenant) or not policy.scope(op, tenant).admits(types):
         return None
-    if not policy.attr_rules(op, tenant):
-        return entity
-    attrs = {a: v for a, v in entity.get("attrs", {}).items()
-             if policy.scope(op, tenant, a).admits(types)}
-    return {**entity, "attrs": attrs}
+    if policy.attr_rules(op, tenant):
+        attrs = {a: v for a, v in entity.get("attrs", {}).items()
+                 if policy.scope(op, tenant, a).admits(types)}
+        entity = {**entity, "attrs": attrs}
+    privacy = p.privacy
+    if privacy is not None and not privacy.cleared(p.roles, types):
+        entity = privacy.coarsen(entity)
+    return entity
 
 
 def check_write(p: Principal, tenant: str, before: Entity | None, after: Entity | None) -> None:
@@ -93,15 +96,17 @@ def check_write(p: Principal, tenant: str, before: Entity | None, after: Entity 
 class GuardedStore:
     """Wraps a ``Store``; what it does not override goes straight to the store."""
 
-    _own = frozenset({"inner", "audit", "limits", "personal", "audit_reads"})
+    _own = frozenset({"inner", "audit", "limits", "personal", "audit_reads", "privacy"})
 
     def __init__(self, inner: Any, audit: AuditLog | None, limits: QueryLimits,
-                 personal_types: Iterable[str] = (), audit_reads: bool = False) -> None:
+                 personal_types: Iterable[str] = (), audit_reads: bool = False,
+                 privacy: Any = None) -> None:
         object.__setattr__(self, "inner", inner)
         object.__setattr__(self, "audit", audit)
         object.__setattr__(self, "limits", limits)
         object.__setattr__(self, "personal", frozenset(personal_types))
         object.__setattr__(self, "audit_reads", audit_reads)
+        object.__setattr__(self, "privacy", privacy)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -130,8 +135,15 @@ class GuardedStore:
     async def _visible(self, p: Principal, tenant: str, op: str,
                        attrs: Iterable[str]) -> TypeScope:
         scope = p.policy.scope(op, tenant)
+        attrs = set(attrs)
         for a in attrs:
             scope &= p.policy.scope("read", tenant, a)
+        if p.privacy is not None:  # no filtering on what is coarsened for the caller
+            hidden = frozenset(t for t in p.privacy.rules
+                               if not p.privacy.cleared(p.roles, [t])
+                               and attrs & p.privacy.coarsened_attrs([t]))
+            if hidden:
+                scope &= TypeScope(True, exclude=hidden)
         if scope.every and scope.exclude:  # every type but some: name the others
             known = {t.type for t in await self.inner.types(tenant)}
             scope = TypeScope(False, include=frozenset(known - scope.exclude))
@@ -153,6 +165,9 @@ class GuardedStore:
 
     async def write(self, tenant: str, ops: Sequence[Any]) -> list[Any]:
         p = current()
+        if self.privacy:  # pseudonymise before anything is stored, whoever writes
+            ops = [replace(op, fn=_pseudonymised(op.fn, self.privacy, op.history))
+                   for op in ops]
         if p.kind == "system" and self.audit is None:
             return await self.inner.write(tenant, ops)  # type: ignore[no-any-return]
         self._tenant(p, tenant)
@@ -267,6 +282,8 @@ class GuardedStore:
                 continue
             insts = [i for i in h.instances
                      if p.policy.scope("read", tenant, i.attr).admits(h.types)]
+            if p.privacy is not None and not p.privacy.cleared(p.roles, h.types):
+                insts = [coarse_instance(p.privacy, h.types, i) for i in insts]
             out[eid] = replace(h, instances=insts)
         self._read_audit(p, tenant, [{"id": e, "type": h.types} for e, h in out.items()])
         return out
@@ -315,6 +332,26 @@ class GuardedStore:
         return await self.inner.delete_history(tenant, entity_id)
 
 
+def coarse_instance(privacy: Any, types: list[str], inst: Any) -> Any:
+    """A history instance as a caller without clearance may see it."""
+    from dosi.security.privacy import coarsen_instance
+
+    rules = [r for r in privacy.rules_of(types) if r.location_grid or r.time_precision]
+    if not rules:
+        return inst
+    grid = max((r.location_grid or 0.0) for r in rules) or None
+    geo = {a for r in rules for a in r.geo_attributes}
+    precision = "day" if any(r.time_precision == "day" for r in rules) else \
+        "hour" if any(r.time_precision == "hour" for r in rules) else None
+    step = {"day": 86_400_000, "hour": 3_600_000}.get(precision or "", 0)
+
+    def cut(ms: int | None) -> int | None:
+        return ms if ms is None or not step else ms - ms % step
+
+    doc = coarsen_instance(inst.doc, grid if inst.attr in geo else None, precision)
+    return replace(inst, doc=doc, t=cut(inst.t), observed_at=cut(inst.observed_at))
+
+
 def _guarded(fn: Any, p: Principal, tenant: str) -> Any:
     from dosi.storage.base import UNCHANGED
 
@@ -324,6 +361,21 @@ def _guarded(fn: Any, p: Principal, tenant: str) -> Any:
             check_write(p, tenant, cur, new)
         return new
     return guarded
+
+
+def _pseudonymised(fn: Any, privacy: Any, history: list[Any] | None) -> Any:
+    from dosi.storage.base import UNCHANGED
+
+    def protected(cur: Entity | None) -> Any:
+        new = fn(cur)
+        if new is UNCHANGED or new is None:
+            return new
+        if history:  # temporal API writes record these instances as given
+            types = new.get("type", [])
+            history[:] = [(a, privacy.protect_instance(i) if privacy.pseudonymised(types, a)
+                           else i) for a, i in history]
+        return privacy.protect(new)
+    return protected
 
 
 def _action(before: Entity | None, after: Entity | None) -> str:

@@ -24,6 +24,7 @@ class Principal:
     roles: frozenset[str]
     tenants: frozenset[str] | None = None
     policy: Policy = field(default_factory=lambda: Policy(frozenset(), ()), compare=False)
+    privacy: Any = field(default=None, compare=False)  # security.privacy.Privacy
 
     @property
     def anonymous(self) -> bool:
@@ -47,9 +48,10 @@ class Principal:
 
 
 def make_principal(subject: str, kind: str, roles: frozenset[str],
-                   tenants: frozenset[str] | None, rules: tuple[Rule, ...]) -> Principal:
+                   tenants: frozenset[str] | None, rules: tuple[Rule, ...],
+                   privacy: Any = None) -> Principal:
     mine = tuple(r for r in rules if r.role in roles)
-    return Principal(subject, kind, roles, tenants, Policy(roles, mine))
+    return Principal(subject, kind, roles, tenants, Policy(roles, mine), privacy or None)
 
 
 SYSTEM = make_principal("dosi", "system", frozenset({SYSTEM_ADMIN}), None, ())
@@ -80,5 +82,5 @@ def acting_as(principal: Principal) -> Iterator[None]:
         _current.reset(token)
 
 
-def anonymous(rules: tuple[Rule, ...]) -> Principal:
-    return make_principal("anonymous", "anonymous", frozenset({PUBLIC}), None, rules)
+def anonymous(rules: tuple[Rule, ...], privacy: Any = None) -> Principal:
+    return make_principal("anonymous", "anonymous", frozenset({PUBLIC}), None, rules, privacy)

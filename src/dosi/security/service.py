@@ -7,6 +7,7 @@ revoked key or a changed rule takes effect within that time in every hub process
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from typing import Any
@@ -24,6 +25,7 @@ from dosi.security.issuer import (
 )
 from dosi.security.policy import ROLES, Rule, check_rule
 from dosi.security.principal import Principal, anonymous, make_principal
+from dosi.security.privacy import Privacy, Pseudonymiser
 from dosi.security.tokens import Issuer, JwksCache, TokenValidator, file_loader, url_loader
 from dosi.storage.security_base import Credential, SecurityStore
 
@@ -57,12 +59,32 @@ class SecurityService:
         self.roles_claim = roles_claim
         self.tenants_claim = tenants_claim
         self.cache_ttl = cache_ttl
+        self.privacy: Privacy | None = None  # set by the hub when types are declared
         self._rules: tuple[float, tuple[Rule, ...]] | None = None
         self._creds: dict[tuple[str, str], tuple[float, Credential | None]] = {}
 
     async def start(self) -> None:
         await self.store.init_security()
         await self.builtin.current_key()
+        if self.privacy is not None and any(r.pseudonymise for r in self.privacy.rules.values()):
+            await self.load_privacy_keys(create=True)
+
+    async def load_privacy_keys(self, create: bool = False) -> Pseudonymiser:
+        """The pseudonymisation keys (made on first use); rotation adds a version."""
+        keys = await self.store.privacy_keys()
+        if not keys and create:
+            await self.store.add_privacy_key(1, secrets.token_bytes(32).hex(), now_iso())
+            keys = await self.store.privacy_keys()
+        pseudo = Pseudonymiser({v: bytes.fromhex(k) for v, k in keys})
+        if self.privacy is not None:
+            self.privacy.pseudo.keys = pseudo.keys
+        return pseudo
+
+    async def rotate_privacy_key(self) -> int:
+        keys = await self.store.privacy_keys()
+        version = max((v for v, _ in keys), default=0) + 1
+        await self.store.add_privacy_key(version, secrets.token_bytes(32).hex(), now_iso())
+        return version
 
     # --- cached lookups ---
 
@@ -97,7 +119,7 @@ class SecurityService:
         if api_key is not None:
             return await self._api_key(api_key, rules)
         if not authorization:
-            return anonymous(rules)
+            return anonymous(rules, self.privacy)
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise UnauthorizedError("use 'Authorization: Bearer <token>' or an X-API-Key header")
@@ -110,7 +132,7 @@ class SecurityService:
         raw_tenants = claims.get(self.tenants_claim)
         tenants = None if raw_tenants is None else frozenset(
             [raw_tenants] if isinstance(raw_tenants, str) else raw_tenants)
-        return make_principal(str(claims["sub"]), "token", roles, tenants, rules)
+        return make_principal(str(claims["sub"]), "token", roles, tenants, rules, self.privacy)
 
     async def _api_key(self, key: str, rules: tuple[Rule, ...]) -> Principal:
         parts = split_api_key(key.strip())
@@ -120,7 +142,8 @@ class SecurityService:
         if not usable(cred):
             raise UnauthorizedError("the API key is revoked or expired")
         tenants = None if cred.tenants is None else frozenset(cred.tenants)
-        return make_principal(cred.id, "apikey", frozenset(cred.roles), tenants, rules)
+        return make_principal(cred.id, "apikey", frozenset(cred.roles), tenants, rules,
+                              self.privacy)
 
     async def subscriber(self, ref: dict[str, Any]) -> Principal:
         """The rights of a subscriber now (at each notification): its credential must
@@ -136,7 +159,7 @@ class SecurityService:
             if cred is not None:
                 roles = frozenset(cred.roles) if usable(cred) else frozenset()
         tenants = frozenset(ref["tenants"]) if "tenants" in ref else None
-        return make_principal(sub, str(kind), roles, tenants, rules)
+        return make_principal(sub, str(kind), roles, tenants, rules, self.privacy)
 
     async def client_credentials(self, client_id: str, secret: str) -> dict[str, Any]:
         """The token endpoint's grant; ``UnauthorizedError`` for a bad client."""

@@ -97,6 +97,14 @@ class SecurityStore(Protocol):
 
     async def add_signing_key(self, key: SigningKey) -> None: ...
 
+    async def privacy_keys(self) -> list[tuple[int, str]]:
+        """(version, hex secret) of the pseudonymisation keys, oldest first."""
+        ...
+
+    async def add_privacy_key(self, version: int, secret_hex: str, at: str) -> None:
+        """A new key version (``dosi auth privacy-key rotate``)."""
+        ...
+
     async def append_audit(self, entries: list[AuditEntry]) -> None:
         """Append in order, each chained to the one before, in one transaction that
         serialises with every other appender (also in other hub processes)."""

@@ -24,6 +24,8 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS auth_signing_key (
         kid TEXT PRIMARY KEY, alg TEXT NOT NULL, private_pem TEXT NOT NULL,
         created_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS privacy_key (
+        version INTEGER PRIMARY KEY, secret TEXT NOT NULL, created_at TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS audit_log (
         seq BIGINT PRIMARY KEY, at TEXT NOT NULL, subject TEXT NOT NULL,
         action TEXT NOT NULL, tenant TEXT NOT NULL, target TEXT NOT NULL,
@@ -53,6 +55,9 @@ SIGNING_KEYS = ("SELECT kid, alg, private_pem, created_at FROM auth_signing_key 
                 "ORDER BY created_at DESC, kid")
 ADD_SIGNING_KEY = ("INSERT INTO auth_signing_key (kid, alg, private_pem, created_at) "
                    "VALUES (%s, %s, %s, %s) ON CONFLICT (kid) DO NOTHING")
+PRIVACY_KEYS = "SELECT version, secret FROM privacy_key ORDER BY version"
+ADD_PRIVACY_KEY = ("INSERT INTO privacy_key (version, secret, created_at) VALUES (%s, %s, %s) "
+                   "ON CONFLICT (version) DO NOTHING")
 AUDIT_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 AUDIT_INSERT = ("INSERT INTO audit_log (seq, at, subject, action, tenant, target, detail, "
                 "prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)")

@@ -64,6 +64,12 @@ class SqliteSecurityStore:
         await self._write(Q.ADD_SIGNING_KEY, (key.kid, key.alg, key.private_pem,
                                               key.created_at))
 
+    async def privacy_keys(self) -> list[tuple[int, str]]:
+        return [(int(r[0]), str(r[1])) for r in await self._rows(Q.PRIVACY_KEYS)]
+
+    async def add_privacy_key(self, version: int, secret_hex: str, at: str) -> None:
+        await self._write(Q.ADD_PRIVACY_KEY, (version, secret_hex, at))
+
     async def append_audit(self, entries: list[AuditEntry]) -> None:
         if not entries:
             return
