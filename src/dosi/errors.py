@@ -42,7 +42,8 @@ class AlreadyExistsError(DosiError):
 
 
 class UnauthorizedError(DosiError):
-    """Credentials are missing or wrong (an ingest API key)."""
+    """Credentials are missing, wrong, expired or forged (a bearer token, an API key,
+    an ingest API key): 401."""
 
     problem_type = "urn:dosi:errors:Unauthorized"
     title = "Unauthorized"
@@ -100,22 +101,15 @@ class InternalError(DosiError):
     pass
 
 
-class UnauthorizedError(DosiError):
-    """No valid credentials: a missing, expired or forged token or API key (401)."""
-
-    problem_type = _BASE + "Unauthorized"
-    title = "Unauthorized"
-
-
 class ForbiddenError(DosiError):
     """The caller is known but its roles and rules do not allow this (403)."""
 
-    problem_type = _BASE + "Forbidden"
+    problem_type = "urn:dosi:errors:Forbidden"
     title = "Forbidden"
 
 
 class TooManyRequestsError(DosiError):
     """The caller exceeded its rate limit (429, with ``retry_after`` seconds)."""
 
-    problem_type = _BASE + "TooManyRequests"
+    problem_type = "urn:dosi:errors:TooManyRequests"
     title = "Too many requests"

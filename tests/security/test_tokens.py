@@ -123,7 +123,7 @@ async def refused(c: httpx.AsyncClient, headers: dict[str, str], why: str) -> No
     r = await c.get(WHOAMI, headers=headers)
     assert r.status_code == 401, r.text
     body = r.json()
-    assert body["type"].endswith("/Unauthorized") and body["status"] == 401
+    assert body["type"].endswith("Unauthorized") and body["status"] == 401
     assert why in body["detail"], body
     assert r.headers["www-authenticate"].startswith("Bearer")
     secret = headers.get("Authorization", "").split(" ")[-1]

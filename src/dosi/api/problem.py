@@ -26,7 +26,6 @@ STATUS: dict[type[e.DosiError], int] = {
     e.UnsupportedMediaTypeError: 415,
     e.PayloadTooLargeError: 413,
     e.ConflictError: 409,
-    e.UnauthorizedError: 401,
     e.ForbiddenError: 403,
     e.TooManyRequestsError: 429,
     e.InternalError: 500,
