@@ -24,8 +24,8 @@ from dosi.errors import (
 from dosi.security.policy import CONNECTIVITY_ADMIN, DATA_ADMIN, SYSTEM_ADMIN
 from dosi.security.principal import SYSTEM, Principal, reset_current, set_current
 
-PUBLIC_PATHS = ("/health", "/docs", "/openapi.json", "/dosi/v1/auth/token",
-                "/dosi/v1/auth/jwks.json", "/.well-known/")
+PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc",
+                          "/openapi.json", "/dosi/v1/auth/token", "/dosi/v1/auth/jwks.json"})
 DATA = ("/ngsi-ld/v1/entities", "/ngsi-ld/v1/entityOperations", "/ngsi-ld/v1/temporal",
         "/ngsi-ld/v1/types", "/ngsi-ld/v1/attributes", "/dosi/v1/stream")
 QUERY_POSTS = ("/ngsi-ld/v1/entityOperations/query",
@@ -39,7 +39,7 @@ INGEST_PARTS = ("deadletters", "keys", "quality")
 
 def family(path: str) -> str:
     """The route family of a path (what the coarse check is about)."""
-    if path.startswith(PUBLIC_PATHS):
+    if path in PUBLIC_PATHS or path.rstrip("/") in PUBLIC_PATHS:
         return "public"
     if path.startswith(DATA):
         return "data"
