@@ -62,6 +62,7 @@ class SecurityService:
         self.privacy: Privacy | None = None  # set by the hub when types are declared
         self._rules: tuple[float, tuple[Rule, ...]] | None = None
         self._creds: dict[tuple[str, str], tuple[float, Credential | None]] = {}
+        self._tokens: dict[str, tuple[float, Principal]] = {}  # verified bearer tokens
 
     async def start(self) -> None:
         await self.store.init_security()
@@ -107,6 +108,7 @@ class SecurityService:
     def forget(self) -> None:
         self._rules = None
         self._creds.clear()
+        self._tokens.clear()
 
     # --- authentication ---
 
@@ -123,7 +125,12 @@ class SecurityService:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise UnauthorizedError("use 'Authorization: Bearer <token>' or an X-API-Key header")
-        claims = await self.validator.validate(token.strip())
+        token = token.strip()
+        now = time.monotonic()
+        hit = self._tokens.get(token)
+        if hit is not None and now < hit[0]:
+            return hit[1]  # verified less than cache_ttl ago, not expired since
+        claims = await self.validator.validate(token)
         if claims["iss"] == self.builtin.issuer:  # our own client: still enabled?
             cred = await self.credential("client", str(claims["sub"]))
             if not usable(cred):
@@ -132,7 +139,14 @@ class SecurityService:
         raw_tenants = claims.get(self.tenants_claim)
         tenants = None if raw_tenants is None else frozenset(
             [raw_tenants] if isinstance(raw_tenants, str) else raw_tenants)
-        return make_principal(str(claims["sub"]), "token", roles, tenants, rules, self.privacy)
+        principal = make_principal(str(claims["sub"]), "token", roles, tenants, rules,
+                                   self.privacy)
+        if self.cache_ttl > 0:
+            if len(self._tokens) > 10_000:
+                self._tokens.clear()
+            lifetime = float(claims["exp"]) - time.time()
+            self._tokens[token] = (now + min(self.cache_ttl, lifetime), principal)
+        return principal
 
     async def _api_key(self, key: str, rules: tuple[Rule, ...]) -> Principal:
         parts = split_api_key(key.strip())
@@ -197,7 +211,7 @@ class SecurityService:
             rule = Rule(**{**rule.__dict__, "id": f"rule-{uuid.uuid4().hex[:10]}"})
         check_rule(rule)
         await self.store.put_rule(rule)
-        self._rules = None
+        self.forget()
         return rule
 
 
