@@ -39,6 +39,12 @@ class PrivacyDeclaration(BaseModel):
     time_precision: str | None = None
     geo_attributes: list[str] = ["https://uri.etsi.org/ngsi-ld/location"]
     clearance: list[str] = ["system-admin", "data-admin"]
+    keep: str | None = None  # ISO 8601 duration: history of the type kept no longer
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, value: str | None) -> str | None:
+        return None if value is None else Retention._duration(value)
 
     @field_validator("time_precision")
     @classmethod

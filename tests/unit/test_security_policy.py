@@ -64,3 +64,19 @@ def test_type_scope_intersection() -> None:
     assert every & some == TypeScope(False, include=frozenset({V}))
     assert (TypeScope(False) & every).empty
     assert (every & TypeScope(True, exclude=frozenset({V}))).exclude == {V, P}
+
+
+def test_privacy_declarations_bring_their_retention() -> None:
+    import pytest
+
+    from dosi.services.retention import retention_rules
+    from dosi.settings import Settings
+
+    s = Settings(history_retention=[{"keep": "P2Y"}],
+                 privacy=[{"type": "urn:t:Trip", "keep": "P30D"}])
+    rules = retention_rules(s)
+    assert any(r.type == "urn:t:Trip" and r.keep_ms == 30 * 86_400_000 for r in rules)
+    with pytest.raises(ValueError):
+        Settings(privacy=[{"type": "urn:t:Trip", "keep": "a month"}])
+    with pytest.raises(ValueError):
+        Settings(privacy=[{"type": "urn:t:Trip", "time_precision": "minute"}])

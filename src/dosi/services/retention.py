@@ -34,6 +34,10 @@ def retention_rules(settings: Settings) -> list[RetentionRule]:
     for r in settings.history_retention:
         d = parse_duration(r.keep)
         out.append(RetentionRule(d.months * _MONTH_MS + d.ms, r.tenant, r.type))
+    for p in settings.privacy:  # personal data: the declaration's retention, every tenant
+        if p.keep:
+            d = parse_duration(p.keep)
+            out.append(RetentionRule(d.months * _MONTH_MS + d.ms, None, p.type))
     return out
 
 
