@@ -23,7 +23,7 @@ from dosi.ngsild.values import now_iso
 from dosi.notify.matcher import LiveSubscription
 from dosi.notify.payload import Linker, build_message
 from dosi.notify.senders import DeliveryError, Senders
-from dosi.security.guard import guarded_linker, subscriber_view
+from dosi.security.subscriber import guarded_linker, subscriber_view
 from dosi.storage.subscription_base import Delivery, SubscriptionRecord, SubscriptionStore
 from dosi.storage.subscriptions_sql import now_ms
 

@@ -18,7 +18,7 @@ from dosi.ngsild.notification import data_entity, render_data
 from dosi.ngsild.render import RenderOptions
 from dosi.ngsild.values import now_iso
 from dosi.notify.matcher import LiveSubscription
-from dosi.security.guard import subscriber_view
+from dosi.security.subscriber import subscriber_view
 from dosi.storage.subscription_base import Change
 
 

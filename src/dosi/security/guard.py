@@ -29,6 +29,7 @@ from dosi.security.audit import AuditLog
 from dosi.security.limits import QueryLimits, check_query, check_span
 from dosi.security.policy import TypeScope
 from dosi.security.principal import Principal, current
+from dosi.security.privacy import coarse_instance
 
 NGSILD = "https://uri.etsi.org/ngsi-ld/"
 _NOT_ATTRS = frozenset(NGSILD + n for n in ("id", "type", "scope", "createdAt", "modifiedAt",
@@ -332,26 +333,6 @@ class GuardedStore:
         return await self.inner.delete_history(tenant, entity_id)
 
 
-def coarse_instance(privacy: Any, types: list[str], inst: Any) -> Any:
-    """A history instance as a caller without clearance may see it."""
-    from dosi.security.privacy import coarsen_instance
-
-    rules = [r for r in privacy.rules_of(types) if r.location_grid or r.time_precision]
-    if not rules:
-        return inst
-    grid = max((r.location_grid or 0.0) for r in rules) or None
-    geo = {a for r in rules for a in r.geo_attributes}
-    precision = "day" if any(r.time_precision == "day" for r in rules) else \
-        "hour" if any(r.time_precision == "hour" for r in rules) else None
-    step = {"day": 86_400_000, "hour": 3_600_000}.get(precision or "", 0)
-
-    def cut(ms: int | None) -> int | None:
-        return ms if ms is None or not step else ms - ms % step
-
-    doc = coarsen_instance(inst.doc, grid if inst.attr in geo else None, precision)
-    return replace(inst, doc=doc, t=cut(inst.t), observed_at=cut(inst.observed_at))
-
-
 def _guarded(fn: Any, p: Principal, tenant: str) -> Any:
     from dosi.storage.base import UNCHANGED
 
@@ -388,60 +369,3 @@ def _changed(before: Entity | None, after: Entity | None) -> list[str]:
     old = (before or {}).get("attrs", {})
     new = (after or {}).get("attrs", {})
     return sorted(a for a in set(old) | set(new) if old.get(a) != new.get(a))
-
-
-# --- subscriptions and live streams ---
-
-
-def check_subscription(p: Principal, tenant: str, live: Any, op: str = "subscribe") -> None:
-    """A subscription (or live stream, ``op="read"``) may only select entity types the
-    caller may ``op``, and filter on attributes it may read: its notifications must
-    not reveal, by arriving, what the caller could not query."""
-    if p.superuser:
-        return
-    if not p.tenant_ok(tenant):
-        raise ForbiddenError(f"you have no access to tenant {tenant or '(default)'}")
-    types = live.type_keys
-
-    def covers(scope: TypeScope) -> bool:
-        return scope.unrestricted if types is None else all(scope.admits([t]) for t in types)
-
-    if not covers(p.policy.scope(op, tenant)):
-        raise ForbiddenError(f"you may not {op} to these entity types")
-    attrs = q_attrs(live.q) | set(live.watched or ())
-    if live.geo_q is not None:
-        attrs.add(live.geo_q.geoproperty)
-    for attr in sorted(attrs):
-        if not covers(p.policy.scope("read", tenant, attr)):
-            raise ForbiddenError(f"you may not read attribute {attr}")
-
-
-def may_manage(p: Principal, doc: dict[str, Any]) -> bool:
-    """Subscriptions are their subscriber's (admins of the data manage them all)."""
-    from dosi.security.policy import DATA_ADMIN
-
-    if p.superuser or p.kind == "system" or DATA_ADMIN in p.roles:
-        return True
-    owner = doc.get("_subscriber") or {}
-    return owner.get("sub") == p.subject and owner.get("kind") == p.kind
-
-
-def subscriber_view(p: Principal, tenant: str,
-                    changes: Sequence[tuple[Entity | None, Entity | None, str]]
-                    ) -> list[tuple[Entity | None, Entity | None, str]]:
-    """The changes as the subscriber may see them now (nothing: left out)."""
-    out = []
-    for before, after, at in changes:
-        b, a = strip(p, tenant, before), strip(p, tenant, after)
-        if a is not None or (after is None and b is not None):
-            out.append((b, a, at))
-    return out
-
-
-def guarded_linker(p: Principal, linker: Any) -> Any:
-    """Linked entities (join) as ``p`` may see them."""
-    async def linked(tenant: str, entities: Sequence[Entity], levels: int) -> dict[str, Entity]:
-        found = await linker(tenant, entities, levels)
-        return {k: v for k, v in ((k, strip(p, tenant, e)) for k, e in found.items())
-                if v is not None}
-    return linked

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -159,3 +159,21 @@ def truncate_time(iso: str, precision: str) -> str:
     if precision == "day":
         return iso[:10] + "T00:00:00Z"
     return iso[:13] + ":00:00Z"
+
+
+def coarse_instance(privacy: Any, types: list[str], inst: Any) -> Any:
+    """A history instance as a caller without clearance may see it."""
+    rules = [r for r in privacy.rules_of(types) if r.location_grid or r.time_precision]
+    if not rules:
+        return inst
+    grid = max((r.location_grid or 0.0) for r in rules) or None
+    geo = {a for r in rules for a in r.geo_attributes}
+    precision = "day" if any(r.time_precision == "day" for r in rules) else \
+        "hour" if any(r.time_precision == "hour" for r in rules) else None
+    step = {"day": 86_400_000, "hour": 3_600_000}.get(precision or "", 0)
+
+    def cut(ms: int | None) -> int | None:
+        return ms if ms is None or not step else ms - ms % step
+
+    doc = coarsen_instance(inst.doc, grid if inst.attr in geo else None, precision)
+    return replace(inst, doc=doc, t=cut(inst.t), observed_at=cut(inst.observed_at))

@@ -25,7 +25,7 @@ from dosi.notify.dispatcher import Dispatcher, DispatchSettings
 from dosi.notify.matcher import LiveSubscription, SubscriptionIndex, compile_subscription
 from dosi.notify.senders import Senders
 from dosi.notify.stream import Broadcaster
-from dosi.security.guard import check_subscription, may_manage
+from dosi.security.subscriber import check_subscription, may_manage
 from dosi.security.principal import Principal, current
 from dosi.services.contexts import ContextService
 from dosi.services.entities import EntityService
