@@ -174,6 +174,10 @@ CASES: dict[str, tuple[Call, dict[str, int | tuple[int, Check]]]] = {
         "system-admin": 404, "data-admin": 404, "connectivity-admin": 404, "consumer": 403,
         "anonymous": 401}),
     "dataset catalog": (get("/dosi/v1/datasets"), {r: 200 for r in ROLES}),
+    "DCAT catalog": (get("/dosi/v1/catalog"), {r: 200 for r in ROLES}),
+    "quality of every dataset": (get("/dosi/v1/quality"), {
+        "system-admin": 200, "data-admin": 200, "connectivity-admin": 200, "consumer": 403,
+        "anonymous": 401}),
     "create a dataset": (send("POST", "/dosi/v1/datasets", lambda n: {"id": f"ds{n}"},
                               ld=False), {
         "system-admin": ALLOWED, "data-admin": ALLOWED, "connectivity-admin": 403,

@@ -48,6 +48,8 @@ def family(path: str) -> str:
     parts = path.split("/")
     if path.startswith("/dosi/v1/datasets/") and len(parts) > 5 and parts[5] in INGEST_PARTS:
         return "ingest"  # dead letters hold raw records; keys and quality are operations
+    if path.startswith("/dosi/v1/quality"):
+        return "ingest"
     for prefix, name in (("/ngsi-ld/v1/jsonldContexts", "contexts"),
                          ("/ngsi-ld/v1/subscriptions", "subscriptions"),
                          ("/dosi/v1/audit", "audit"), ("/dosi/v1/auth", "self"),
