@@ -152,6 +152,23 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return problem_response(BadRequestDataError(str(exc)))
 
 
+def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, declaring the bearer token and API key (the /docs page's
+    Authorize button); which routes need them is in docs/security.md."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        doc = get_openapi(title=app.title, version=app.version, description=app.description,
+                          routes=app.routes)
+        doc.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        doc["security"] = [{"bearer": []}, {"apiKey": []}, {}]
+        app.openapi_schema = doc
+    return app.openapi_schema
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """The hub as an ASGI app. The store opens at start-up (lifespan), not at import."""
     settings = settings or Settings()
@@ -223,6 +240,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return {"status": "ok", "version": __version__}
 
     # the documentation routes go last: every request walks the route list in order
+    app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     app.openapi_url = "/openapi.json"
     app.docs_url = "/docs"
     app.setup()
