@@ -2,7 +2,7 @@
 on (a system admin's token, and a consumer whose rules hide one attribute, the path
 that filters queries and strips attributes), in the same run, as ratios.
 
-usage: python bench/security.py [--entities 10000] [--seconds 8] [--store URL]
+usage: python bench/security.py [--entities 10000] [--seconds 5] [--rounds 3] [--store URL]
 
 One uvicorn process per configuration; wrk drives it from the other core. Not a
 test: nothing here asserts timing. Results go in docs/security.md.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,8 @@ def measure(store: str, env: dict[str, str], token: str | None, seconds: int) ->
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--entities", type=int, default=10_000)
-    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--store", default=None)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dosi-bench-sec-"))
@@ -82,14 +84,20 @@ def main() -> int:
     auth(store, "rule", "add", "--role", "consumer", "--ops", "read", "--type", TYPE)
     auth(store, "rule", "add", "--role", "consumer", "--ops", "read", "--type", TYPE,
          "--attribute", HIDDEN, "--deny")
-    results = {
-        "auth off": measure(store, off, None, args.seconds),
-        "auth on, system admin": measure(store, on, auth(store, "token", admin), args.seconds),
-        "auth on, consumer with an attribute rule": measure(
-            store, on, auth(store, "token", consumer), args.seconds),
+    configs = {
+        "auth off": (off, None),
+        "auth on, system admin": (on, auth(store, "token", admin)),
+        "auth on, consumer with an attribute rule": (on, auth(store, "token", consumer)),
     }
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
+    for _ in range(args.rounds):  # interleaved, so that drift hits every configuration
+        for name, (env, token) in configs.items():
+            runs[name].append(measure(store, env, token, args.seconds))
+    results = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+               for name, rs in runs.items()}
     base = results["auth off"]
-    print(f"{args.entities} entities on {store.split(':')[0]}, wrk -t1 -c32 -d{args.seconds}s")
+    print(f"{args.entities} entities on {store.split(':')[0]}, wrk -t1 -c32 -d{args.seconds}s, "
+          f"median of {args.rounds} interleaved rounds")
     print("| configuration | retrieve req/s | ratio | query (100/page) req/s | ratio |")
     print("|---|---:|---:|---:|---:|")
     for name, r in results.items():

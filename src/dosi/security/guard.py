@@ -65,8 +65,9 @@ def strip(p: Principal, tenant: str, entity: Entity | None, op: str = "read") ->
     if not p.tenant_ok(tenant) or not policy.scope(op, tenant).admits(types):
         return None
     if policy.attr_rules(op, tenant):
+        key = tuple(types)
         attrs = {a: v for a, v in entity.get("attrs", {}).items()
-                 if policy.scope(op, tenant, a).admits(types)}
+                 if policy.readable(op, tenant, key, a)}
         entity = {**entity, "attrs": attrs}
     privacy = p.privacy
     if privacy is not None and not privacy.cleared(p.roles, types):
@@ -158,6 +159,13 @@ class GuardedStore:
             return query
         if scope.empty:
             return None
+        if query.types is not None:
+            from dosi.ngsild.query.ast import ANY_TYPE
+            from dosi.ngsild.query.types import type_names
+
+            names = type_names(query.types)
+            if ANY_TYPE not in names and names <= scope.include:
+                return query  # it asks for visible types only: nothing to add
         allowed = TypeOr(tuple(TypeName(t) for t in sorted(scope.include)))
         types = allowed if query.types is None else TypeAnd((query.types, allowed))
         return replace(query, types=types)

@@ -163,6 +163,15 @@ class Policy:
             hit = self._cache[key] = any(r.attribute != ANY for r in allow + deny)
         return hit  # type: ignore[no-any-return]
 
+    def readable(self, op: str, tenant: str, types: tuple[str, ...], attr: str) -> bool:
+        """``allows`` for one attribute of an entity of these types, memoised (called
+        for every attribute of every entity of an answer)."""
+        key = (op, tenant, types, attr)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self.scope(op, tenant, attr).admits(types)
+        return hit  # type: ignore[no-any-return]
+
     def allows(self, op: str, tenant: str, types: Iterable[str], attr: str | None = None) -> bool:
         """May the caller ``op`` an entity of these types (or its attribute ``attr``)?"""
         if self.superuser:
