@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="hours of past device readings to publish at start (6)")
             p.add_argument("--tick", type=int, default=10, help="seconds between device readings (10)")
             p.add_argument("--no-faults", action="store_true", help="devices never misbehave")
-    from dosi import cli_datasets, cli_drt, cli_export, cli_import, cli_ingest, cli_models
+    from dosi import cli_auth, cli_datasets, cli_drt, cli_export, cli_import, cli_ingest, cli_models
 
     groups = {"export": cli_export, "models": cli_models, "datasets": cli_datasets,
               "ingest": cli_ingest, "import": cli_import, "drt": cli_drt}
