@@ -96,7 +96,8 @@ MODE = {"value": "inline"}
 
 
 def start_hub(store: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DOSI_NOTIFY_POLL_INTERVAL": "0.2", "DOSI_NOTIFY_MODE": MODE["value"]}
+    env = {**os.environ, "DOSI_AUTH": "false", "DOSI_NOTIFY_POLL_INTERVAL": "0.2",
+           "DOSI_NOTIFY_MODE": MODE["value"]}
     proc = subprocess.Popen([sys.executable, "-m", "dosi.cli", "serve", "--port", str(port),
                              "--store", store], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

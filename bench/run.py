@@ -51,7 +51,8 @@ def wait_up(url: str, timeout: float = 60) -> None:
 
 
 def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+    return subprocess.Popen(cmd, env={**os.environ, "DOSI_AUTH": "false", **(env or {})},
+                            stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
 

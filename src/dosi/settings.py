@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     notify_max_age: float = Field(
         default=7 * 86400.0, description="seconds an undelivered notification is kept")
     auth: bool = Field(
-        default=False, description="require a bearer token or API key (docs/security.md); "
+        default=True, description="require a bearer token or API key (docs/security.md); "
         "callers without credentials get what rules grant the public role")
     auth_issuer: str = Field(
         default="urn:dosi:hub", description="iss of the tokens the hub issues itself")

@@ -262,7 +262,8 @@ async def test_push_malformed_input_is_dead_lettered_while_good_records_flow(
     from dosi.api.app import create_app
     from dosi.settings import Settings
 
-    settings = Settings(store_url=f"sqlite:///{tmp_path}/push.db", max_body_bytes=64_000,
+    settings = Settings(auth=False, store_url=f"sqlite:///{tmp_path}/push.db",
+                        max_body_bytes=64_000,
                         ingest_max_record_bytes=4_000)
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -20,7 +20,7 @@ SDM_ENV = "https://smart-data-models.github.io/dataModel.Environment/context.jso
 
 async def test_push_and_file_import_notify_subscribers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/hub.db"
-    app = create_app(Settings(store_url=url, notify_poll_interval=0.1))
+    app = create_app(Settings(auth=False, store_url=url, notify_poll_interval=0.1))
     receiver = await Receiver().start()
     try:
         async with app.router.lifespan_context(app):

@@ -26,7 +26,7 @@ async def client(tmp_path, backend: str) -> AsyncIterator[httpx.AsyncClient]:
         url = await fresh_pg()
     else:
         url = f"sqlite:///{tmp_path}/hub.db"
-    settings = Settings(store_url=url, max_body_bytes=200_000, max_limit=100)
+    settings = Settings(auth=False, store_url=url, max_body_bytes=200_000, max_limit=100)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -90,7 +90,8 @@ async def test_preloaded_contexts_work_offline(tmp_path):
     (folder / "city.jsonld").write_text(json.dumps(USER_CTX))
     url = "https://contexts.example.invalid/city.jsonld"  # never reachable here
     (folder / "index.json").write_text(json.dumps({url: "city.jsonld"}))
-    app = create_app(Settings(store_url=f"sqlite:///{tmp_path}/hub.db", contexts_dir=str(folder)))
+    app = create_app(Settings(auth=False, store_url=f"sqlite:///{tmp_path}/hub.db",
+                              contexts_dir=str(folder)))
     async with app.router.lifespan_context(app):
         async with hx.AsyncClient(transport=hx.ASGITransport(app=app), base_url="http://hub") as c:
             body = {"id": "urn:ngsi-ld:Bus:3", "type": "Bus",

@@ -87,7 +87,7 @@ async def test_mqtt_notification_reaches_the_broker(
 async def server(tmp_path: Any) -> AsyncIterator[str]:
     """The hub served by uvicorn on a free loopback port, in this event loop."""
     port = free_port()
-    app = create_app(Settings(store_url=f"sqlite:///{tmp_path}/hub.db", port=port))
+    app = create_app(Settings(auth=False, store_url=f"sqlite:///{tmp_path}/hub.db", port=port))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                         log_level="warning"))
     task = asyncio.create_task(srv.serve())

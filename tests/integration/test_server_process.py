@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ def serve(tmp_path):
         proc = subprocess.Popen(
             [sys.executable, "-m", "dosi.cli", command, "--port", str(port), *extra],
             cwd=tmp_path, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            env={**os.environ, "DOSI_AUTH": "false"},  # not about security
         )
         procs.append(proc)
         base = f"http://127.0.0.1:{port}"
