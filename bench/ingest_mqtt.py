@@ -152,7 +152,7 @@ async def hub_drain(port: int, tmp: Path, prefix: str, n: int, values: int, clie
     from dosi.settings import Settings
 
     db = tmp / f"{client_id}.db"
-    hub = await build_hub(Settings(store_url=f"sqlite:///{db}", history=True))
+    hub = await build_hub(Settings(auth=False, store_url=f"sqlite:///{db}", history=True))
     running = await start_adapters(hub, ["mqtt"], mqtt={
         "url": f"mqtt://127.0.0.1:{port}", "client_id": client_id,
         "groups": [group(prefix, values)]})

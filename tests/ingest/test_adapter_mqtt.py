@@ -64,7 +64,7 @@ async def until(cond: Any, what: str) -> None:
 
 @pytest.fixture
 async def hub(store_url: str) -> AsyncIterator[Any]:  # noqa: F811
-    h = await build_hub(Settings(store_url=store_url))
+    h = await build_hub(Settings(auth=False, store_url=store_url))
     yield h
     await h.contexts.close()
     await h.store.close()
