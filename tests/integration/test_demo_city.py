@@ -36,7 +36,7 @@ async def until(check, what: str):
 
 @pytest.fixture
 async def demo(tmp_path):
-    settings = Settings(store_url=f"sqlite:///{tmp_path}/demo.db", port=free_port())
+    settings = Settings(auth=False, store_url=f"sqlite:///{tmp_path}/demo.db", port=free_port())
     options = DemoOptions(backfill_hours=1, tick_s=3600, poll_s=1.0, keep_log=True,
                           faults=FaultRates(dropout=0.1, out_of_range=0.1, malformed=0.1),
                           mqtt_url=None, prefix="demo-test")
