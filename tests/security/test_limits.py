@@ -22,7 +22,8 @@ E = "/ngsi-ld/v1/entities"
 
 @pytest.fixture
 async def plain(tmp_path: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(store_url=f"sqlite:///{tmp_path}/hub.db", temporal_max_days=31,
+    app = create_app(Settings(auth=False, store_url=f"sqlite:///{tmp_path}/hub.db",
+                              temporal_max_days=31,
                               q_max_depth=4, q_max_terms=20, geo_max_vertices=50,
                               max_body_bytes=10_000))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
