@@ -4,7 +4,8 @@ Starts, in one process: an MQTT broker (embedded amqtt unless ``DOSI_MQTT_URL`` 
 one), a loopback stand-in for AirKorea / ITS / KMA, the hub with the MQTT, AirKorea,
 ITS and KMA adapters pointed at them, then loads the district's facilities and a GTFS
 feed of its bus stops, back-fills the last hours of device readings and keeps the
-devices publishing. Every value reaches the store through an adapter and the pipeline.
+devices publishing. Every value reaches the store through an adapter (device readings
+through the MQTT adapter's fast path, checked by the pipeline's validator).
 """
 
 from __future__ import annotations
