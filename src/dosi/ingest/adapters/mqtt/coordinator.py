@@ -113,8 +113,14 @@ class MqttAdapter:
             client.subscribe([(s, SubscribeOptions(qos=self.settings.qos)) for s in subs])
         else:
             client.subscribe([(s, self.settings.qos) for s in subs])
-        log.info("mqtt: connected (session present: %s), subscribed to %s",
+        log.info("mqtt: connected (session present: %s), subscribing to %s",
                  flags.session_present, subs)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, reasons: Any,
+                      props: Any = None) -> None:
+        """``connected`` is set once the broker confirmed the subscription (SUBACK)."""
+        if any(getattr(r, "is_failure", False) for r in reasons or ()):
+            log.warning("mqtt: broker refused a subscription: %s", reasons)
         if self._loop is not None and self.connected is not None:
             self._loop.call_soon_threadsafe(self.connected.set)
 
@@ -286,6 +292,7 @@ class MqttAdapter:
         client.reconnect_delay_set(0.5, 10)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
         if v5:
             props = Properties(PacketTypes.CONNECT)
