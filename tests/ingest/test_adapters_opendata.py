@@ -11,7 +11,7 @@ import pytest
 from dosi.ingest.adapters import load_adapter
 from dosi.ingest.adapters.runtime import dataset_docs
 from dosi.ingest.pipeline import IngestPipeline
-from dosi.storage.base import Store
+from dosi.storage.base import HistoryQuery, Store
 from tests.ingest.loopback import FIXTURES, recorded_api
 
 ENV = "https://smartdatamodels.org/dataModel.Environment/"
@@ -262,3 +262,25 @@ async def test_service_keys_stay_out_of_the_log(store: Store, pipeline: IngestPi
         assert api.requests[0][1]["serviceKey"] == ["SeCrEt%2Bkey=="]
     assert "getUltraSrtNcst" in caplog.text  # the request is logged...
     assert "SeCrEt" not in caplog.text  # ...without the key
+
+
+async def test_airkorea_repoll_changes_nothing_and_a_later_correction_is_taken(
+        store: Store, pipeline: IngestPipeline) -> None:
+    """AirKorea re-serves the same hour until the next one; it also fills in a '-' later."""
+    fixture = FIXTURES / "airkorea/getCtprvnRltmMesureDnsty_seoul.json"
+    corrected = json.loads(fixture.read_text("utf-8"))
+    for item in corrected["response"]["body"]["items"]:
+        if item["stationName"] == "종로":
+            item["pm10Value"], item["pm10Flag"], item["pm10Grade"] = "41", None, "2"
+    with recorded_api() as api:
+        api.serve("/svc/getCtprvnRltmMesureDnsty", fixture.read_bytes(), fixture.read_bytes(),
+                  json.dumps(corrected, ensure_ascii=False).encode())
+        ad = await setup(store, pipeline, "airkorea", url=api.url("/svc"))
+        [poller] = ad.build(pipeline.submit)
+        for _ in range(3):
+            await poller.poll_once()
+    jung = "urn:ngsi-ld:AirQualityObserved:KR-AirKorea-Jung-gu"
+    hist = await store.history("", [jung], HistoryQuery(attrs=(ENV + "pm10",)))
+    assert [i.doc["value"] for i in hist[jung].instances] == [35]  # three polls, one instance
+    jongno = await store.get("", "urn:ngsi-ld:AirQualityObserved:KR-AirKorea-Jongno")
+    assert value(jongno, ENV + "pm10")["value"] == 41

@@ -11,6 +11,7 @@ goes to the dead-letter store with the reason, never silently dropped.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
@@ -97,7 +98,10 @@ def split_response(dataset: str, source: str, body: bytes, key_of: Callable[[dic
         if keep is not None and isinstance(item, dict) and not keep(item):
             continue
         raw = json.dumps(item, ensure_ascii=False).encode()
-        key = key_of(item) if isinstance(item, dict) else f"item-{i}"
+        # the item's own key plus a digest of its content: a re-poll of the same answer
+        # changes nothing, a corrected one (a '-' filled in later) is a new record
+        digest = hashlib.blake2b(raw, digest_size=6).hexdigest()
+        key = f"{key_of(item) if isinstance(item, dict) else f'item-{i}'}#{digest}"
         out.append(RawRecord(dataset, source, raw, now, key, {"kind": "item"}))
     return out
 
