@@ -126,3 +126,27 @@ async def test_credentials_in_the_endpoint_uri_are_sent_as_basic_auth():
     # base64("city@ops:s3cr:t")
     assert b"\r\nAuthorization: Basic Y2l0eUBvcHM6czNjcjp0\r\n" in heads[0]
     assert b"Host: 127.0.0.1:" in heads[0] and b"s3cr" not in heads[0]
+
+
+async def test_a_huge_or_endless_answer_body_is_not_read():
+    """A receiver announcing a gigabyte (or streaming without end) cannot make the hub
+    buffer it or hang: the status is taken and the connection is not reused."""
+    hold = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n" + b"x" * 10)
+        await writer.drain()
+        await hold.wait()  # never sends the rest
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    p = HttpPoster(5.0)
+    assert await p.post(f"http://127.0.0.1:{port}/n", b"{}", {}) == 200
+    assert p._idle.get(("http", "127.0.0.1", port)) == []  # closed, not kept
+    hold.set()
+    await p.close()
+    server.close()

@@ -17,6 +17,9 @@ from urllib.parse import unquote, urlsplit
 
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 _MAX_HEADER = 64 * 1024
+MAX_ANSWER_BODY = 1 << 20
+"""A receiver's answer body is read (and dropped) up to this size; a longer one is not read:
+the status is taken and the connection closed, so a receiver cannot make the hub buffer it."""
 
 
 class PostError(Exception):
@@ -120,17 +123,25 @@ class HttpPoster:
             if status in (204, 304) or 100 <= status < 200:
                 pass
             elif chunked:
+                total = 0
                 while True:
                     n = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+                    total += n
+                    if total > MAX_ANSWER_BODY:  # the body is not needed: stop and close
+                        close = True
+                        break
                     if n == 0:
                         while (await reader.readline()) not in (b"\r\n", b"\n", b""):
                             pass
                         break
                     await reader.readexactly(n + 2)
             elif length is not None:
-                await reader.readexactly(length)
+                if length > MAX_ANSWER_BODY:
+                    close = True
+                else:
+                    await reader.readexactly(length)
             else:
-                await reader.read()
+                await reader.read(MAX_ANSWER_BODY)
                 close = True
             keep = not close
             return status
