@@ -118,3 +118,51 @@ def audit_select(after: int, limit: int, subject: str | None, action: str | None
 def audit_row(row: Any) -> AuditRow:
     return AuditRow(int(row[0]), row[1], row[2], row[3], row[4], row[5],
                     None if row[6] is None else orjson.loads(row[6]), row[7], row[8])
+
+
+class SecurityRows:
+    """The ``SecurityStore`` methods that are the same on every store: a subclass gives
+    ``_write(sql, params) -> rowcount`` and ``_rows(sql, params) -> rows`` (``%s``
+    placeholders), its DDL and its audit append."""
+
+    async def _write(self, sql: str, params: Any = ()) -> int:
+        raise NotImplementedError
+
+    async def _rows(self, sql: str, params: Any = ()) -> list[Any]:
+        raise NotImplementedError
+
+    async def put_credential(self, cred: Credential) -> None:
+        await self._write(PUT_CREDENTIAL, credential_params(cred))
+
+    async def get_credential(self, kind: str, cred_id: str) -> Credential | None:
+        rows = await self._rows(GET_CREDENTIAL, (kind, cred_id))
+        return credential_of(rows[0]) if rows else None
+
+    async def list_credentials(self, kind: str | None = None) -> list[Credential]:
+        creds = [credential_of(r) for r in await self._rows(LIST_CREDENTIALS)]
+        return [c for c in creds if kind is None or c.kind == kind]
+
+    async def revoke_credential(self, kind: str, cred_id: str, at: str) -> bool:
+        return await self._write(REVOKE, (at, kind, cred_id)) > 0
+
+    async def put_rule(self, rule: Rule) -> None:
+        await self._write(PUT_RULE, rule_params(rule))
+
+    async def list_rules(self) -> list[Rule]:
+        return [rule_of(r) for r in await self._rows(LIST_RULES)]
+
+    async def delete_rule(self, rule_id: str) -> bool:
+        return await self._write(DELETE_RULE, (rule_id,)) > 0
+
+    async def signing_keys(self) -> list[SigningKey]:
+        return [key_of(r) for r in await self._rows(SIGNING_KEYS)]
+
+    async def add_signing_key(self, key: SigningKey) -> None:
+        await self._write(ADD_SIGNING_KEY, (key.kid, key.alg, key.private_pem,
+                                              key.created_at))
+
+    async def privacy_keys(self) -> list[tuple[int, str]]:
+        return [(int(r[0]), str(r[1])) for r in await self._rows(PRIVACY_KEYS)]
+
+    async def add_privacy_key(self, version: int, secret_hex: str, at: str) -> None:
+        await self._write(ADD_PRIVACY_KEY, (version, secret_hex, at))
