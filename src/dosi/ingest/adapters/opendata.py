@@ -216,3 +216,28 @@ class OpenDataPoller:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+class PollingAdapter:
+    """What the polling adapters share: settings from ``settings_class``, a poller per
+    ``build`` answer, started and stopped together. A subclass sets ``name`` and
+    ``settings_class`` and writes ``build`` and ``mappers``."""
+
+    name = ""
+    settings_class: Any = None
+
+    def __init__(self, **options: Any) -> None:
+        self.settings = self.settings_class(**options)
+        self.pollers: list[OpenDataPoller] = []
+
+    def build(self, submit: Submit) -> list[OpenDataPoller]:
+        raise NotImplementedError
+
+    async def start(self, submit: Submit, hub: Any = None) -> None:
+        self.pollers = self.build(submit)
+        for p in self.pollers:
+            p.start()
+
+    async def stop(self) -> None:
+        for p in self.pollers:
+            await p.stop()

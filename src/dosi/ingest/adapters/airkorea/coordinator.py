@@ -14,7 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dosi.ingest.adapters.airkorea.mapping import DATASET, mapper_for, stations
-from dosi.ingest.adapters.opendata import OpenDataPoller, Submit, split_response
+from dosi.ingest.adapters.opendata import OpenDataPoller, PollingAdapter, Submit, split_response
 from dosi.ingest.records import RawRecord
 
 
@@ -34,12 +34,11 @@ class AirKoreaSettings(BaseSettings):
         default=True, description="skip rows of stations not in the bundled station list")
 
 
-class AirKoreaAdapter:
+class AirKoreaAdapter(PollingAdapter):
     name = "airkorea"
 
-    def __init__(self, **options: Any) -> None:
-        self.settings = AirKoreaSettings(**options)
-        self.pollers: list[OpenDataPoller] = []
+    settings_class = AirKoreaSettings
+    settings: AirKoreaSettings
 
     def mappers(self) -> dict[str, Any]:
         return {DATASET: mapper_for(self.settings.stations_file)}
@@ -71,12 +70,3 @@ class AirKoreaAdapter:
             self.name, f"{s.url}/getCtprvnRltmMesureDnsty",
             {**common, "sidoName": s.sido_name, "numOfRows": 1000},
             s.interval, submit, self._records(None))]
-
-    async def start(self, submit: Submit, hub: Any = None) -> None:
-        self.pollers = self.build(submit)
-        for p in self.pollers:
-            p.start()
-
-    async def stop(self) -> None:
-        for p in self.pollers:
-            await p.stop()

@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dosi.ingest.adapters.its.mapping import DATASET, links, mapper_for
-from dosi.ingest.adapters.opendata import OpenDataPoller, Submit, split_response
+from dosi.ingest.adapters.opendata import OpenDataPoller, PollingAdapter, Submit, split_response
 
 
 class ItsSettings(BaseSettings):
@@ -29,12 +29,11 @@ class ItsSettings(BaseSettings):
         default=True, description="skip links not in the bundled node-link extract")
 
 
-class ItsTrafficAdapter:
+class ItsTrafficAdapter(PollingAdapter):
     name = "its"
 
-    def __init__(self, **options: Any) -> None:
-        self.settings = ItsSettings(**options)
-        self.pollers: list[OpenDataPoller] = []
+    settings_class = ItsSettings
+    settings: ItsSettings
 
     def mappers(self) -> dict[str, Any]:
         return {DATASET: mapper_for(self.settings.links_file)}
@@ -52,12 +51,3 @@ class ItsTrafficAdapter:
 
     def _known(self, item: dict[str, Any]) -> bool:
         return str(item.get("linkId")) in links(self.settings.links_file)
-
-    async def start(self, submit: Submit, hub: Any = None) -> None:
-        self.pollers = self.build(submit)
-        for p in self.pollers:
-            p.start()
-
-    async def stop(self) -> None:
-        for p in self.pollers:
-            await p.stop()

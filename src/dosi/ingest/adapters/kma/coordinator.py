@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dosi.ingest.adapters.kma.grid import to_grid, to_latlon
 from dosi.ingest.adapters.kma.mapping import DATASET, mapper
-from dosi.ingest.adapters.opendata import KST, OpenDataPoller, Submit
+from dosi.ingest.adapters.opendata import KST, OpenDataPoller, PollingAdapter, Submit
 from dosi.ingest.records import RawRecord
 
 
@@ -48,12 +48,11 @@ class _KmaPoller(OpenDataPoller):
         return await super().poll_once()
 
 
-class KmaNowcastAdapter:
+class KmaNowcastAdapter(PollingAdapter):
     name = "kma"
 
-    def __init__(self, **options: Any) -> None:
-        self.settings = KmaSettings(**options)
-        self.pollers: list[OpenDataPoller] = []
+    settings_class = KmaSettings
+    settings: KmaSettings
 
     def mappers(self) -> dict[str, Any]:
         return {DATASET: mapper}
@@ -76,12 +75,3 @@ class KmaNowcastAdapter:
             out.append(_KmaPoller(f"{self.name}:{nx},{ny}", f"{s.url}/getUltraSrtNcst", params,
                                   s.interval, submit, to_records))
         return out
-
-    async def start(self, submit: Submit, hub: Any = None) -> None:
-        self.pollers = self.build(submit)
-        for p in self.pollers:
-            p.start()
-
-    async def stop(self) -> None:
-        for p in self.pollers:
-            await p.stop()
