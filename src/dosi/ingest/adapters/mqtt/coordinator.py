@@ -34,7 +34,6 @@ from dosi.ingest.adapters.mqtt.mapping import (
     to_entity,
 )
 from dosi.ingest.adapters.opendata import Submit
-from dosi.ingest.errors import RecordError
 from dosi.ingest.records import RawRecord
 
 log = logging.getLogger("dosi.ingest.mqtt")
