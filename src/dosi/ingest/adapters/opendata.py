@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from dosi.ingest.errors import RecordError
+from dosi.ingest.errors import RecordError, json_object
 from dosi.ingest.records import RawRecord, Verdict
 
 log = logging.getLogger("dosi.ingest")
@@ -46,12 +46,7 @@ def parse_envelope(body: bytes) -> dict[str, Any]:
     text = body.decode("utf-8", errors="replace").lstrip("\ufeff \r\n\t")
     if text.startswith("<"):
         raise RecordError(_xml_error(text))
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise RecordError(f"payload is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise RecordError("payload is not a JSON object")
+    doc = json_object(text)
     env = doc.get("response", doc)
     header = env.get("header") if isinstance(env, dict) else None
     if not isinstance(header, dict) or "resultCode" not in header:
@@ -111,13 +106,7 @@ def item_of(record: RawRecord) -> dict[str, Any]:
     if record.meta.get("kind") == RESPONSE:
         parse_envelope(record.payload)
         raise RecordError("response envelope holds no items")
-    try:
-        item = json.loads(record.payload)
-    except ValueError as exc:
-        raise RecordError(f"payload is not JSON: {exc}") from None
-    if not isinstance(item, dict):
-        raise RecordError("item is not a JSON object")
-    return item
+    return json_object(record.payload, "item")
 
 
 def number(item: dict[str, Any], field: str, lo: float, hi: float, unit: str) -> float | None:

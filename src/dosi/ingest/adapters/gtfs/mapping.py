@@ -9,12 +9,11 @@ references only and not stored as entities.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
-from dosi.ingest.errors import RecordError
+from dosi.ingest.errors import RecordError, json_object
 from dosi.ingest.records import RawRecord
 
 CONTEXT = ["https://smart-data-models.github.io/dataModel.UrbanMobility/context.jsonld"]
@@ -182,12 +181,7 @@ def mapper(record: RawRecord) -> list[dict[str, Any]]:
         raise RecordError(record.meta.get("error") or "feed cannot be read")
     if file not in FILES or not feed:
         raise RecordError(f"unknown GTFS file {file!r}")
-    try:
-        row = json.loads(record.payload)
-    except ValueError as exc:
-        raise RecordError(f"payload is not JSON: {exc}") from None
-    if not isinstance(row, dict):
-        raise RecordError("row is not a JSON object")
+    row = json_object(record.payload, "row")
     if EXTRA in row:
         raise RecordError(f"row has {len(row[EXTRA])} more field(s) than the header of {file}")
     entity = FILES[file](feed, row)

@@ -13,7 +13,6 @@ entities for ``IngestPipeline.submit``) and the fast path (``fastpath``) both us
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from dosi.ingest.errors import RecordError
+from dosi.ingest.errors import RecordError, json_object
 from dosi.ingest.records import RawRecord
 
 _LEVEL = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -117,13 +116,7 @@ def _decode(group: DeviceGroup, payload: bytes) -> dict[str, Any]:
     if fmt == "auto":
         fmt = "json" if text.lstrip().startswith("{") else "ul"
     if fmt == "json":
-        try:
-            doc = json.loads(text)
-        except ValueError as exc:
-            raise RecordError(f"payload is not JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise RecordError("JSON payload is not an object")
-        return doc
+        return json_object(text)
     parts = text.strip().split("|")
     if len(parts) < 2 or len(parts) % 2:
         raise RecordError(f"payload is not key|value pairs: {text[:60]!r}")
